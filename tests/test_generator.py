@@ -1,0 +1,86 @@
+import re
+from collections import Counter
+
+import pytest
+
+from tweetpipe.model import MAX_TEXT_LENGTH
+from twitter_to_kafka.generator import KeywordFilter, SnowflakeIds, TweetGenerator
+from twitter_to_kafka.settings import GeneratorOptions
+
+
+@pytest.fixture(scope="module")
+def tweets() -> list:
+    return list(TweetGenerator(GeneratorOptions(seed=7, count=5000)))
+
+
+def test_every_tweet_passes_the_keyword_filter(tweets: list) -> None:
+    keyword_filter = KeywordFilter(["Java", "Microservices", "Kafka", "Elasticsearch"])
+    for tweet in tweets:
+        matched = keyword_filter.matches(tweet.text, tweet.hashtags, tweet.mentions)
+        assert matched, tweet.text
+        assert tweet.keywords == matched
+
+
+def test_all_configured_keywords_occur(tweets: list) -> None:
+    seen = Counter(k for t in tweets for k in t.keywords)
+    assert set(seen) == {"Java", "Microservices", "Kafka", "Elasticsearch"}
+    assert min(seen.values()) > len(tweets) * 0.15
+
+
+def test_filter_semantics_match_track() -> None:
+    f = KeywordFilter(["Kafka", "event sourcing"])
+    assert f.matches("I love KAFKA!", [], []) == ["Kafka"]
+    assert f.matches("Kafkaesque bureaucracy", [], []) == []  # whole words only
+    assert f.matches("sourcing the event", [], []) == ["event sourcing"]  # all words, any order
+    assert f.matches("event driven", [], []) == []
+    assert f.matches("nothing here", ["kafka"], []) == ["Kafka"]  # hashtags count
+    assert f.matches("nothing here", [], ["Kafka"]) == ["Kafka"]  # and mentions
+
+
+def test_user_activity_is_skewed(tweets: list) -> None:
+    per_user = Counter(t.user_id for t in tweets).most_common()
+    top_user_share = per_user[0][1] / len(tweets)
+    assert top_user_share > 0.05  # a heavy tweeter
+    assert sum(1 for _, n in per_user if n == 1) > 100  # and a long tail
+
+
+def test_tweets_look_real(tweets: list) -> None:
+    assert all(len(t.text) <= MAX_TEXT_LENGTH for t in tweets)
+    assert len({t.text for t in tweets}) > len(tweets) * 0.9
+    assert {t.lang for t in tweets} >= {"en", "es", "fr", "de", "ja"}
+    assert Counter(t.lang for t in tweets).most_common(1)[0][0] == "en"
+    assert sum(1 for t in tweets if t.hashtags) > len(tweets) * 0.3
+    assert sum(1 for t in tweets if t.mentions) > len(tweets) * 0.2
+    for t in tweets[:500]:
+        for tag in t.hashtags:
+            assert f"#{tag}" in t.text
+        for mention in t.mentions:
+            assert f"@{mention}" in t.text
+    assert all(re.search(r"\w", t.text) for t in tweets)
+
+
+def test_same_seed_same_stream() -> None:
+    first = [(t.user_id, t.text, t.lang) for t in TweetGenerator(GeneratorOptions(seed=3, count=200))]
+    again = [(t.user_id, t.text, t.lang) for t in TweetGenerator(GeneratorOptions(seed=3, count=200))]
+    other = [(t.user_id, t.text, t.lang) for t in TweetGenerator(GeneratorOptions(seed=4, count=200))]
+    assert first == again
+    assert first != other
+
+
+def test_ids_are_unique_and_time_ordered(tweets: list) -> None:
+    ids = [t.id for t in tweets]
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+
+
+def test_snowflake_ids_survive_bursts_within_one_millisecond() -> None:
+    ids = SnowflakeIds(worker_id=5, clock=lambda: 1_700_000_000.0)
+    minted = [ids.next()[0] for _ in range(10_000)]
+    assert len(set(minted)) == len(minted)
+    assert minted == sorted(minted)
+
+
+def test_custom_keywords_are_honoured() -> None:
+    options = GeneratorOptions(seed=1, count=300, keywords=["Rust", "event sourcing"])
+    tweets = list(TweetGenerator(options))
+    assert {k for t in tweets for k in t.keywords} == {"Rust", "event sourcing"}

@@ -1,0 +1,67 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from tweetpipe.model import Tweet
+
+
+def make(**overrides: object) -> Tweet:
+    fields: dict[str, object] = {
+        "id": 1,
+        "user_id": 42,
+        "text": "Kafka streams are great #Kafka",
+        "created_at": datetime(2026, 11, 22, 10, 0, tzinfo=UTC),
+        "lang": "en",
+        "hashtags": ["Kafka"],
+        "keywords": ["Kafka"],
+    }
+    fields.update(overrides)
+    return Tweet.model_validate(fields)
+
+
+def test_json_round_trip_keeps_every_field() -> None:
+    tweet = make()
+    assert Tweet.from_json(tweet.to_json()) == tweet
+
+
+def test_json_has_the_contract_fields_and_utc_timestamp() -> None:
+    body = orjson.loads(make().to_json())
+    assert set(body) == {
+        "schema_version", "id", "user_id", "text", "created_at", "lang",
+        "hashtags", "mentions", "keywords",
+    }  # fmt: skip
+    assert body["created_at"] == "2026-11-22T10:00:00Z"
+    assert body["schema_version"] == 1
+
+
+def test_timestamps_are_normalised_to_utc() -> None:
+    local = datetime(2026, 11, 22, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert make(created_at=local).created_at == datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def test_key_is_the_user_id() -> None:
+    assert make(user_id=987).key == b"987"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("text", "x" * 281),
+        ("text", ""),
+        ("created_at", datetime(2026, 1, 1)),  # naive: ambiguous
+        ("lang", "english"),
+        ("id", -5),
+        ("schema_version", 2),
+        ("unexpected", "field"),
+    ],
+)
+def test_invalid_tweets_are_rejected(field: str, value: object) -> None:
+    with pytest.raises(ValidationError):
+        make(**{field: value})
+
+
+def test_malformed_json_raises_a_decode_error() -> None:
+    with pytest.raises(orjson.JSONDecodeError):
+        Tweet.from_json(b"{not json")

@@ -1,0 +1,54 @@
+"""The tweet record on `twitter-topic`: the one contract every producer and consumer shares."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+MAX_TEXT_LENGTH = 280
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+
+
+class Tweet(BaseModel):
+    """A tweet as published by the generator (schema version 1)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: int = Field(gt=0, lt=2**63)
+    user_id: int = Field(gt=0, lt=2**63)
+    text: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
+    created_at: UtcDatetime
+    lang: str = Field(pattern=r"^[a-z]{2}$")
+    hashtags: list[str] = Field(default_factory=list, max_length=30)
+    mentions: list[str] = Field(default_factory=list, max_length=30)
+    keywords: list[str] = Field(default_factory=list, max_length=30)
+
+    @property
+    def key(self) -> bytes:
+        """Kafka record key: the user id, so one user's tweets stay in order on one partition."""
+        return str(self.user_id).encode()
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(), option=orjson.OPT_UTC_Z)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Tweet:
+        """Parse and validate; raises `orjson.JSONDecodeError` or `pydantic.ValidationError`."""
+        return cls.model_validate(orjson.loads(data))
+
+    def to_document(self) -> dict[str, Any]:
+        """Plain-JSON form used by search stores (ISO-8601 UTC timestamp)."""
+        doc = self.model_dump()
+        doc["created_at"] = self.created_at.isoformat().replace("+00:00", "Z")
+        return doc

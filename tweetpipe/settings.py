@@ -1,0 +1,121 @@
+"""Settings shared by every service.
+
+Precedence, highest first: constructor arguments (tests) > environment variables (nested with
+`__`, e.g. `KAFKA__BOOTSTRAP_SERVERS`) > config server (Spring Cloud Config JSON) > YAML files in
+`infra/config-repo/` > the defaults below. The defaults run the single-machine (`local`) profile
+with no setup at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from tweetpipe.config_sources import ConfigRepoSource, ConfigServerSource
+
+Profile = Literal["local", "docker"]
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    """Comma-separated `host:port` list."""
+    tweets_topic: str = "twitter-topic"
+    dlq_topic: str = "twitter-dlq"
+    partitions: int = Field(default=3, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    session_timeout_ms: int = 6000
+    """Short on purpose: a group join takes half of this on the local broker."""
+    heartbeat_interval_ms: int = 2000
+    max_poll_interval_ms: int = 300_000
+    linger_ms: int = 5
+    batch_size: int = 256 * 1024
+    max_request_size: int = 1024 * 1024
+    startup_timeout_s: float = 120.0
+    """How long a service waits for the broker to appear before giving up."""
+
+    @property
+    def servers(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+
+class SearchSettings(BaseModel):
+    backend: Literal["tantivy", "elasticsearch"] = "tantivy"
+    index: str = "twitter-index"
+    tantivy_path: Path = Path(".tweetpipe/index")
+    tantivy_writer_heap_mb: int = Field(default=128, ge=16)
+    elasticsearch_hosts: str = "http://127.0.0.1:9200"
+    """Comma-separated URLs."""
+    elasticsearch_username: str | None = None
+    elasticsearch_password: SecretStr | None = None
+    request_timeout_s: float = 10.0
+
+    @property
+    def hosts(self) -> list[str]:
+        return [h.strip() for h in self.elasticsearch_hosts.split(",") if h.strip()]
+
+
+class AdminSettings(BaseModel):
+    """Where a service serves `/health` and `/metrics`."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    """0 picks a free port (tests); each service sets its own default."""
+
+
+class ServiceSettings(BaseSettings):
+    """Base of every service's settings; subclasses set `application` and add their sections."""
+
+    application: ClassVar[str] = "application"
+
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__", extra="ignore", case_sensitive=False
+    )
+
+    profile: Profile = "local"
+    config_server_url: str | None = None
+    config_server_username: str | None = None
+    config_server_password: SecretStr | None = None
+    config_server_fail_fast: bool = False
+    config_server_attempts: int = Field(default=6, ge=1)
+    config_repo_dir: Path = REPO_ROOT / "infra" / "config-repo"
+    log_level: str = "INFO"
+    log_file: Path | None = None
+    data_dir: Path = Path(".tweetpipe")
+    kafka: KafkaSettings = KafkaSettings()
+    admin: AdminSettings = AdminSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        bootstrap = _Bootstrap(init_settings, env_settings)
+        return (
+            init_settings,
+            env_settings,
+            ConfigServerSource(settings_cls, cls.application, bootstrap),
+            ConfigRepoSource(settings_cls, cls.application, bootstrap),
+        )
+
+
+class _Bootstrap:
+    """The few settings needed to find the other sources, read from init args and env only."""
+
+    def __init__(self, *sources: PydanticBaseSettingsSource) -> None:
+        self._values: dict[str, object] = {}
+        for source in reversed(sources):
+            self._values.update(source())
+
+    def get(self, name: str, default: object = None) -> object:
+        value = self._values.get(name)
+        if value is None:
+            return default
+        return value.get_secret_value() if isinstance(value, SecretStr) else value

@@ -1,0 +1,113 @@
+"""Publishes generated tweets to `twitter-topic` at a steady rate, with progress and metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+from kafka import KafkaProducer
+from opentelemetry import trace
+from prometheus_client import Counter, Histogram
+
+from tweetpipe.lifecycle import StopSignal
+from tweetpipe.model import Tweet
+from tweetpipe.tracing import headers_with_trace_context
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("twitter_to_kafka")
+
+PRODUCED = Counter("tweetpipe_tweets_produced_total", "Tweets acknowledged by the broker")
+FAILED = Counter("tweetpipe_tweets_produce_failed_total", "Tweets the broker did not acknowledge")
+LATENCY = Histogram(
+    "tweetpipe_produce_latency_seconds",
+    "Send to broker acknowledgement, sampled every 64th tweet",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+LATENCY_SAMPLE_EVERY = 64
+
+
+class Pacer:
+    """Spaces sends evenly at `rate` per second (0 = no limit) without drifting over time."""
+
+    def __init__(self, rate: float, stop: StopSignal) -> None:
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._stop = stop
+        self._start = time.monotonic()
+
+    def wait_turn(self, index: int) -> None:
+        if self._interval:
+            delay = self._start + index * self._interval - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+
+
+class TweetPublisher:
+    def __init__(self, producer: KafkaProducer, topic: str, progress_interval_s: float) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._progress_interval_s = progress_interval_s
+        self.sent = 0
+        self.failed = 0
+
+    def run(self, tweets: Iterable[Tweet], rate: float, stop: StopSignal) -> int:
+        """Send until `tweets` ends or `stop` is set; returns how many were acknowledged."""
+        pacer = Pacer(rate, stop)
+        started = last_report = time.monotonic()
+        reported = 0
+        for tweet in tweets:
+            if stop.is_set():
+                break
+            pacer.wait_turn(self.sent)
+            self._send(tweet)
+            now = time.monotonic()
+            if now - last_report >= self._progress_interval_s:
+                self._progress(self.sent - reported, now - last_report)
+                last_report, reported = now, self.sent
+        self._producer.flush()
+        elapsed = time.monotonic() - started
+        log.info(
+            "produced %d tweets in %.1fs (%.0f/s), %d failed",
+            self.sent - self.failed,
+            elapsed,
+            (self.sent - self.failed) / elapsed if elapsed else 0.0,
+            self.failed,
+            extra={"tweets.produced": self.sent - self.failed, "tweets.failed": self.failed},
+        )
+        return self.sent - self.failed
+
+    def _send(self, tweet: Tweet) -> None:
+        with tracer.start_as_current_span("twitter-to-kafka publish", kind=trace.SpanKind.PRODUCER):
+            future = self._producer.send(
+                self._topic,
+                key=tweet.key,
+                value=tweet.to_json(),
+                headers=headers_with_trace_context(),
+            )
+        future.add_errback(self._on_error, tweet.id)
+        if self.sent % LATENCY_SAMPLE_EVERY == 0:
+            future.add_callback(self._on_sampled_ack, time.perf_counter())
+        future.add_callback(self._on_ack)
+        self.sent += 1
+
+    def _on_ack(self, _metadata: object) -> None:
+        PRODUCED.inc()
+
+    def _on_sampled_ack(self, sent_at: float, _metadata: object) -> None:
+        LATENCY.observe(time.perf_counter() - sent_at)
+
+    def _on_error(self, tweet_id: int, error: BaseException) -> None:
+        self.failed += 1
+        FAILED.inc()
+        log.error(
+            "tweet %d not delivered: %s", tweet_id, error, extra={"tweet.id": tweet_id}
+        )
+
+    def _progress(self, count: int, seconds: float) -> None:
+        log.info(
+            "produced %d tweets (%.0f/s), %d failed",
+            self.sent,
+            count / seconds,
+            self.failed,
+            extra={"tweets.sent": self.sent, "tweets.failed": self.failed},
+        )
