@@ -6,7 +6,9 @@ consumers never auto-commit: each stage commits only after its work is durable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,15 +94,15 @@ def ensure_topics(settings: KafkaSettings, topics: list[TopicSpec]) -> None:
             with attempt:
                 existing = set(admin.list_topics())
                 missing = [
-                    NewTopic(t.name, t.partitions, t.replication_factor, topic_configs=t.config or {})
+                    NewTopic(
+                        t.name, t.partitions, t.replication_factor, topic_configs=t.config or {}
+                    )
                     for t in topics
                     if t.name not in existing
                 ]
                 if missing:
-                    try:
+                    with contextlib.suppress(TopicAlreadyExistsError):  # lost a creation race
                         admin.create_topics(missing)
-                    except TopicAlreadyExistsError:
-                        pass  # another service created it first
                     log.info(
                         "created topics %s",
                         [t.name for t in missing],
@@ -167,3 +169,15 @@ def consumer_lag(consumer: KafkaConsumer) -> dict[TopicPartition, int]:
             continue
         lag[tp] = max(0, high - consumer.position(tp))
     return lag
+
+
+def broker_reachable(settings: KafkaSettings, timeout_s: float = 1.0) -> bool:
+    """Health check: some bootstrap broker accepts a connection right now."""
+    for server in settings.servers:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                return True
+        except OSError:
+            continue
+    return False

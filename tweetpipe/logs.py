@@ -43,5 +43,5 @@ def configure_logging(service: str, level: str = "INFO", log_file: Path | None =
     root.setLevel(level.upper())
     # The Kafka client is chatty at INFO (every connection and rebalance step).
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    for noisy in ("uvicorn.access", "elastic_transport.transport", "httpx"):
+    for noisy in ("uvicorn.access", "uvicorn.error", "elastic_transport.transport", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.propagate import extract, inject
 
 KafkaHeaders = list[tuple[str, bytes]]
@@ -20,3 +21,8 @@ def headers_with_trace_context() -> KafkaHeaders:
 def context_from_headers(headers: Iterable[tuple[str, bytes | None]]) -> otel_context.Context:
     carrier = {key: value.decode(errors="replace") for key, value in headers if value is not None}
     return extract(carrier)
+
+
+def tracing_enabled() -> bool:
+    """True once an SDK tracer provider is installed; hot loops skip span work otherwise."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from tweetpipe.admin import AdminServer
-from tweetpipe.kafka import ensure_topics, make_producer, pipeline_topics
+from tweetpipe.kafka import broker_reachable, ensure_topics, make_producer, pipeline_topics
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.logs import configure_logging
 from twitter_to_kafka.generator import TweetGenerator
@@ -23,7 +23,10 @@ def run(settings: GeneratorSettings, stop: StopSignal | None = None) -> int:
     ensure_topics(settings.kafka, pipeline_topics(settings.kafka))
     producer = make_producer(settings.kafka, client_id=SERVICE)
     admin = AdminServer(
-        SERVICE, {"kafka": producer.bootstrap_connected}, settings.admin.host, settings.admin.port
+        SERVICE,
+        {"kafka": lambda: broker_reachable(settings.kafka)},
+        settings.admin.host,
+        settings.admin.port,
     ).start()
     options = settings.generator
     log.info(
@@ -33,7 +36,9 @@ def run(settings: GeneratorSettings, stop: StopSignal | None = None) -> int:
         extra={"generator.count": options.count, "generator.seed": options.seed},
     )
     try:
-        publisher = TweetPublisher(producer, settings.kafka.tweets_topic, options.progress_interval_s)
+        publisher = TweetPublisher(
+            producer, settings.kafka.tweets_topic, options.progress_interval_s
+        )
         return publisher.run(TweetGenerator(options), options.rate, stop)
     finally:
         producer.close()

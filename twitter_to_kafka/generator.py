@@ -94,18 +94,27 @@ class TweetGenerator:
         self._languages = list(LANGUAGES)
         self._language_weights = list(itertools.accumulate(w for _, w in LANGUAGES.values()))
         self._user_weights = list(
-            itertools.accumulate(1 / (rank**options.user_skew) for rank in range(1, options.users + 1))
+            itertools.accumulate(
+                1 / (rank**options.user_skew) for rank in range(1, options.users + 1)
+            )
         )
-        self._user_ids = self._random.sample(range(10_000_000, 10_000_000 + options.users * 97), options.users)
+        self._user_ids = self._random.sample(
+            range(10_000_000, 10_000_000 + options.users * 97), options.users
+        )
         faker = Faker(locale=[locale for locale, _ in LANGUAGES.values()])
         faker.seed_instance(options.seed)
         self._handles = [faker["en_US"].user_name() for _ in range(min(options.users, 2000))]
         per_language = max(10, options.sentence_pool // len(LANGUAGES))
         self._sentences = {
-            lang: [faker[locale].sentence(nb_words=self._random.randint(6, 16)) for _ in range(per_language)]
+            lang: [
+                faker[locale].sentence(nb_words=self._random.randint(6, 16))
+                for _ in range(per_language)
+            ]
             for lang, (locale, _) in LANGUAGES.items()
         }
-        self._hashtags = TOPIC_HASHTAGS + [w.capitalize() for w in faker["en_US"].words(40, unique=True)]
+        self._hashtags = TOPIC_HASHTAGS + [
+            w.capitalize() for w in faker["en_US"].words(40, unique=True)
+        ]
 
     def __iter__(self) -> Iterator[Tweet]:
         produced = itertools.count()

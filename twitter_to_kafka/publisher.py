@@ -7,12 +7,13 @@ import time
 from collections.abc import Iterable
 
 from kafka import KafkaProducer
+from kafka.producer.future import FutureRecordMetadata
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.model import Tweet
-from tweetpipe.tracing import headers_with_trace_context
+from tweetpipe.tracing import KafkaHeaders, headers_with_trace_context, tracing_enabled
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("twitter_to_kafka")
@@ -49,6 +50,7 @@ class TweetPublisher:
         self._progress_interval_s = progress_interval_s
         self.sent = 0
         self.failed = 0
+        self._traced = tracing_enabled()
 
     def run(self, tweets: Iterable[Tweet], rate: float, stop: StopSignal) -> int:
         """Send until `tweets` ends or `stop` is set; returns how many were acknowledged."""
@@ -77,18 +79,22 @@ class TweetPublisher:
         return self.sent - self.failed
 
     def _send(self, tweet: Tweet) -> None:
-        with tracer.start_as_current_span("twitter-to-kafka publish", kind=trace.SpanKind.PRODUCER):
-            future = self._producer.send(
-                self._topic,
-                key=tweet.key,
-                value=tweet.to_json(),
-                headers=headers_with_trace_context(),
-            )
+        if self._traced:
+            with tracer.start_as_current_span("publish tweet", kind=trace.SpanKind.PRODUCER):
+                future = self._produce(tweet, headers_with_trace_context())
+        else:
+            future = self._produce(tweet, [])
         future.add_errback(self._on_error, tweet.id)
         if self.sent % LATENCY_SAMPLE_EVERY == 0:
             future.add_callback(self._on_sampled_ack, time.perf_counter())
         future.add_callback(self._on_ack)
         self.sent += 1
+
+    def _produce(self, tweet: Tweet, headers: KafkaHeaders) -> FutureRecordMetadata:
+        future: FutureRecordMetadata = self._producer.send(
+            self._topic, key=tweet.key, value=tweet.to_json(), headers=headers
+        )
+        return future
 
     def _on_ack(self, _metadata: object) -> None:
         PRODUCED.inc()
@@ -99,9 +105,7 @@ class TweetPublisher:
     def _on_error(self, tweet_id: int, error: BaseException) -> None:
         self.failed += 1
         FAILED.inc()
-        log.error(
-            "tweet %d not delivered: %s", tweet_id, error, extra={"tweet.id": tweet_id}
-        )
+        log.error("tweet %d not delivered: %s", tweet_id, error, extra={"tweet.id": tweet_id})
 
     def _progress(self, count: int, seconds: float) -> None:
         log.info(

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.ports import free_port
+from tweetpipe.kafka import ensure_topics, pipeline_topics
+from tweetpipe.local.broker import TansuBroker
+from tweetpipe.settings import KafkaSettings
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[TansuBroker]:
+    """A fresh Tansu broker per test: groups and topics never leak between tests."""
+    with TansuBroker(free_port(), log_path=tmp_path / "broker.log") as running:
+        yield running
+
+
+@pytest.fixture
+def kafka_settings(broker: TansuBroker) -> KafkaSettings:
+    settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, startup_timeout_s=30)
+    ensure_topics(settings, pipeline_topics(settings))
+    return settings

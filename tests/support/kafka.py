@@ -1,0 +1,73 @@
+"""Direct Kafka access for tests: produce raw records, read topics back, inspect offsets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from tweetpipe.kafka import make_producer
+from tweetpipe.model import Tweet
+from tweetpipe.settings import KafkaSettings
+
+
+def produce(
+    settings: KafkaSettings, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]
+) -> int:
+    producer: KafkaProducer = make_producer(settings, client_id="test-producer")
+    count = 0
+    for key, value in records:
+        producer.send(topic, key=key, value=value)
+        count += 1
+    producer.flush()
+    producer.close()
+    return count
+
+
+def produce_tweets(settings: KafkaSettings, tweets: Iterable[Tweet]) -> int:
+    return produce(settings, settings.tweets_topic, ((t.key, t.to_json()) for t in tweets))
+
+
+def read_topic(
+    settings: KafkaSettings, topic: str, expected: int, timeout_s: float = 60.0
+) -> list[ConsumerRecord]:
+    """Every record of `topic` from the beginning, once `expected` have arrived."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.servers, enable_auto_commit=False)
+    partitions = None
+    deadline = time.monotonic() + timeout_s
+    while not partitions and time.monotonic() < deadline:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            time.sleep(0.2)
+    assert partitions, f"topic {topic} does not exist"
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    records: list[ConsumerRecord] = []
+    while len(records) < expected and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=500).values():
+            records.extend(batch)
+    consumer.close()
+    assert len(records) >= expected, f"{topic}: {len(records)} records, expected {expected}"
+    return records
+
+
+def committed_offsets(settings: KafkaSettings, group: str, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.servers, group_id=group, enable_auto_commit=False
+    )
+    partitions = consumer.partitions_for_topic(topic) or set()
+    offsets = {}
+    for p in sorted(partitions):
+        offsets[p] = consumer.committed(TopicPartition(topic, p)) or 0
+    consumer.close(autocommit=False)
+    return offsets
+
+
+def partition_counts(records: Iterable[ConsumerRecord]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for record in records:
+        counts[record.partition] = max(counts.get(record.partition, 0), record.offset + 1)
+    return counts

