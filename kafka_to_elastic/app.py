@@ -61,8 +61,8 @@ def run(settings: SinkSettings, stop: StopSignal | None = None) -> None:
     try:
         sink.run()
     finally:
-        consumer.close(autocommit=False)
-        producer.close()
+        consumer.close(autocommit=False, timeout_ms=5000)
+        producer.close(timeout=5)
         store.close()
         admin.stop()
         log.info(

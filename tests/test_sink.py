@@ -8,11 +8,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from tests.support.elasticsearch import ElasticsearchServer
 from tests.support.kafka import (
     committed_offsets,
     partition_counts,
@@ -45,14 +47,22 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None
 class Sink:
     """A kafka-to-elastic process plus a reader on the same tantivy index."""
 
-    def __init__(self, kafka: KafkaSettings, workdir: Path, **env: str) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        workdir: Path,
+        search: SearchSettings | None = None,
+        **env: str,
+    ) -> None:
         self.port = free_port()
-        self.search = SearchSettings(backend="tantivy", tantivy_path=workdir / "index")
+        self.search = search or SearchSettings(backend="tantivy", tantivy_path=workdir / "index")
         self.env = {
             "KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
             "KAFKA__STARTUP_TIMEOUT_S": "60",
-            "SEARCH__BACKEND": "tantivy",
+            "SEARCH__BACKEND": self.search.backend,
             "SEARCH__TANTIVY_PATH": str(self.search.tantivy_path),
+            "SEARCH__ELASTICSEARCH_HOSTS": self.search.elasticsearch_hosts,
+            "SEARCH__INDEX": self.search.index,
             "ADMIN__PORT": str(self.port),
             "SINK__BATCH_WAIT_MS": "100",
             **env,
@@ -77,6 +87,7 @@ class Sink:
         return self._store
 
     def count(self) -> int:
+        self.store.refresh()
         return self.store.count()
 
     def wait_count(self, expected: int, timeout_s: float = 90) -> None:
@@ -243,3 +254,54 @@ def test_services_wait_for_a_late_broker(tmp_path: Path) -> None:
     finally:
         generator.kill()
         sink.close()
+
+
+def test_store_outage_pauses_the_sink_and_loses_nothing(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    tweets = generated(300, seed=8)
+    first, second = tweets[:150], tweets[150:]
+    topic = kafka_settings.tweets_topic
+    with ElasticsearchServer(tmp_path / "es") as es:
+        search = SearchSettings(backend="elasticsearch", elasticsearch_hosts=es.url, index="outage")
+        sink = Sink(kafka_settings, tmp_path, search=search, SINK__RETRY_MAX_S="1")
+        try:
+            produce_tweets(kafka_settings, first)
+            sink.start()
+            sink.wait_count(len(first))
+            wait_for(
+                lambda: sum(committed_offsets(kafka_settings, GROUP, topic).values()) == len(first),
+                30,
+                "the first batch to be committed",
+            )
+
+            es.stop()
+            produce_tweets(kafka_settings, second)
+            assert sink.process is not None
+            sink.process.wait_for_log("search store unavailable .* retrying", 60)
+            wait_for(
+                lambda: metric_value(sink.port, "tweetpipe_sink_retries_total") >= 3,
+                60,
+                "several retries",
+            )
+            health = httpx.get(f"http://127.0.0.1:{sink.port}/health")
+            assert health.status_code == 503
+            assert health.json()["components"]["search"]["status"] == "DOWN"
+            # Nothing past the indexed data is committed while the store is down.
+            assert sum(committed_offsets(kafka_settings, GROUP, topic).values()) == len(first)
+
+            es.start()
+            sink.wait_count(len(tweets))
+            for tweet in tweets:
+                assert sink.store.get(tweet.id) == tweet
+            wait_for(
+                lambda: (
+                    sum(committed_offsets(kafka_settings, GROUP, topic).values()) == len(tweets)
+                ),
+                30,
+                "every offset committed after recovery",
+            )
+            assert sink.process.process is not None
+            assert sink.process.process.poll() is None  # it kept running throughout
+        finally:
+            sink.close()

@@ -41,5 +41,5 @@ def run(settings: GeneratorSettings, stop: StopSignal | None = None) -> int:
         )
         return publisher.run(TweetGenerator(options), options.rate, stop)
     finally:
-        producer.close()
+        producer.close(timeout=30)
         admin.stop()

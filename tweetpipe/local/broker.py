@@ -71,7 +71,10 @@ class TansuBroker:
             "--storage-engine", "memory://tansu/",
         ]  # fmt: skip
         output = self._log_path.open("ab") if self._log_path else subprocess.DEVNULL
-        self._process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        # Own session: a Ctrl-C meant for the stack must not kill the broker before the services.
+        self._process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
         wait_for_port(self.host, self.port, timeout_s, self._process)
         log.info("Kafka broker (Tansu) listening on %s", self.bootstrap_servers)
         return self

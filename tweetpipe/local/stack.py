@@ -154,17 +154,16 @@ class LocalStack:
         self._stopping.set()
 
     def stop(self, grace_s: float = 20.0) -> None:
+        """Stop services newest first (producers before the consumers draining them)."""
         self._stopping.set()
-        for process in self._children.values():
+        for name, process in reversed(self._children.items()):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        for name, process in self._children.items():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self._renderer.say(f"{name} did not stop in {grace_s:.0f}s; killing it")
-                process.kill()
-                process.wait()
+                try:
+                    process.wait(timeout=grace_s)
+                except subprocess.TimeoutExpired:
+                    self._renderer.say(f"{name} did not stop in {grace_s:.0f}s; killing it")
+                    process.kill()
+                    process.wait()
         self.broker.stop()
         self._renderer.say("stopped")
