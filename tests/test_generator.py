@@ -60,9 +60,15 @@ def test_tweets_look_real(tweets: list) -> None:
 
 
 def test_same_seed_same_stream() -> None:
-    first = [(t.user_id, t.text, t.lang) for t in TweetGenerator(GeneratorOptions(seed=3, count=200))]
-    again = [(t.user_id, t.text, t.lang) for t in TweetGenerator(GeneratorOptions(seed=3, count=200))]
-    other = [(t.user_id, t.text, t.lang) for t in TweetGenerator(GeneratorOptions(seed=4, count=200))]
+    first = [
+        (t.user_id, t.text, t.lang) for t in TweetGenerator(GeneratorOptions(seed=3, count=200))
+    ]
+    again = [
+        (t.user_id, t.text, t.lang) for t in TweetGenerator(GeneratorOptions(seed=3, count=200))
+    ]
+    other = [
+        (t.user_id, t.text, t.lang) for t in TweetGenerator(GeneratorOptions(seed=4, count=200))
+    ]
     assert first == again
     assert first != other
 

@@ -121,7 +121,7 @@ def test_unreachable_config_server_fails_fast_when_asked(
     clean_env.setenv("CONFIG_SERVER_ATTEMPTS", "2")
     assert GeneratorSettings(config_repo_dir=config_repo).generator.rate == 3  # falls back
     clean_env.setenv("CONFIG_SERVER_FAIL_FAST", "true")
-    with pytest.raises(ConfigUnavailable, match="127.0.0.1:9"):
+    with pytest.raises(ConfigUnavailable, match=r"127\.0\.0\.1:9"):
         GeneratorSettings(config_repo_dir=config_repo)
 
 

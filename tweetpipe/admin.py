@@ -70,7 +70,6 @@ class AdminServer:
         app.include_router(admin_router(service, checks))
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._server.run, name="admin", daemon=True)
         self.service = service
 

@@ -15,7 +15,13 @@ import httpx
 import yaml
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -51,11 +57,16 @@ def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
     return _lists_from_indexed(tree)
 
 
-def _lists_from_indexed(node: Any) -> Any:
+def _lists_from_indexed(node: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = _convert_indexed(node)
+    return result
+
+
+def _convert_indexed(node: Any) -> Any:
     if isinstance(node, dict):
         if node and all(isinstance(k, int) for k in node):
-            return [_lists_from_indexed(node[k]) for k in sorted(node)]
-        return {k: _lists_from_indexed(v) for k, v in node.items()}
+            return [_convert_indexed(node[k]) for k in sorted(node)]
+        return {k: _convert_indexed(v) for k, v in node.items()}
     return node
 
 

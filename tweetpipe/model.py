@@ -24,7 +24,7 @@ class Tweet(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     id: int = Field(gt=0, lt=2**63)
     user_id: int = Field(gt=0, lt=2**63)
     text: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)

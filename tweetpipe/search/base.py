@@ -109,9 +109,9 @@ class SearchStore(Protocol):
 
     def count(self, query: SearchQuery | None = None) -> int: ...
 
-    def terms(self, field: TermField, query: SearchQuery | None = None, size: int = 10) -> list[
-        TermBucket
-    ]:
+    def terms(
+        self, field: TermField, query: SearchQuery | None = None, size: int = 10
+    ) -> list[TermBucket]:
         """Most frequent values of `field` among matching documents, most frequent first."""
 
     def date_histogram(
