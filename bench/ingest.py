@@ -108,7 +108,9 @@ def end_to_end(kafka: KafkaSettings, search: SearchSettings, count: int, workdir
         sink.terminate()
 
 
-def freshness(kafka: KafkaSettings, search: SearchSettings, seconds: float, workdir: Path) -> list[float]:
+def freshness(
+    kafka: KafkaSettings, search: SearchSettings, seconds: float, workdir: Path
+) -> list[float]:
     """Produce at 2,000 tweets/s; time every 10th tweet from send to searchable."""
     sink = start_sink(kafka, search, workdir)
     store = open_store(search)
@@ -157,7 +159,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--tweets", type=int, default=100_000)
     parser.add_argument("--es-tweets", type=int, default=10_000)
     parser.add_argument("--fresh-seconds", type=float, default=15.0)
@@ -176,7 +180,7 @@ def main() -> None:
             tantivy = SearchSettings(backend="tantivy", tantivy_path=workdir / "index", index="e2e")
             say(f"end to end, tantivy, {args.tweets} tweets …")
             e2e = end_to_end(kafka, tantivy, args.tweets, workdir)
-            say(f"  {e2e:,.0f} tweets/s ({e2e / raw:.2f} × raw produce)")
+            say(f"  {e2e:,.0f} tweets/s ({e2e / raw:.2f} x raw produce)")
 
             say(f"freshness at 2,000 tweets/s for {args.fresh_seconds:.0f}s …")
             fresh_index = SearchSettings(

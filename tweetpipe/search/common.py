@@ -1,0 +1,65 @@
+"""Helpers both search backends share: opaque page cursors and histogram intervals.
+
+A cursor carries the backend's position (search_after values, an offset, a keyset) plus a
+fingerprint of the query and sort it was issued for. Reusing it with a different query or sort
+would silently skip or repeat documents, so that is rejected with `StoreError` instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from datetime import timedelta
+
+import orjson
+
+from tweetpipe.search.base import SearchQuery, SortOrder, StoreError
+
+Position = list[int | float | str]
+
+
+def fingerprint(query: SearchQuery, sort: SortOrder) -> str:
+    """A short stable digest of what a page was asked for (the page size may change)."""
+    fields = query.model_dump(mode="json")
+    if fields["ids"] is not None:
+        fields["ids"] = sorted(fields["ids"])  # set iteration order is not stable
+    payload = orjson.dumps([fields, sort], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def encode_cursor(fp: str, position: Position) -> str:
+    raw = orjson.dumps({"f": fp, "p": position})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str, fp: str) -> Position:
+    """The position stored in `token`; `StoreError` if it is garbage or for another query."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = orjson.loads(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise StoreError("invalid cursor") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("p"), list):
+        raise StoreError("invalid cursor")
+    if data.get("f") != fp:
+        raise StoreError("cursor belongs to a different query or sort order")
+    position: Position = data["p"]
+    if not all(isinstance(v, int | float | str) for v in position):
+        raise StoreError("invalid cursor")
+    return position
+
+
+def offset_of(position: Position) -> int:
+    """The offset stored by an offset-paged (relevance) cursor."""
+    if len(position) != 1 or not isinstance(position[0], int) or position[0] < 0:
+        raise StoreError("invalid cursor")
+    return position[0]
+
+
+def fixed_interval(interval: timedelta) -> str:
+    """An Elasticsearch-style `fixed_interval` ("60s", "1500ms"); both engines accept it."""
+    millis = interval // timedelta(milliseconds=1)
+    if millis < 1:
+        raise StoreError(f"histogram interval must be at least 1 ms, got {interval}")
+    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
