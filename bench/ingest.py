@@ -25,10 +25,10 @@ from kafka import KafkaProducer
 
 from tests.support.elasticsearch import ElasticsearchServer
 from tests.support.ports import free_port
-from tests.support.services import ServiceProcess
+from tests.support.services import ServiceProcess, metric_value
 from tweetpipe.kafka import ensure_topics, make_producer, pipeline_topics
 from tweetpipe.local.broker import TansuBroker
-from tweetpipe.search import SearchStore, open_store
+from tweetpipe.search import PageRequest, SearchQuery, SearchStore, open_store
 from tweetpipe.settings import KafkaSettings, SearchSettings
 from twitter_to_kafka.generator import TweetGenerator
 from twitter_to_kafka.settings import GeneratorOptions
@@ -36,6 +36,12 @@ from twitter_to_kafka.settings import GeneratorOptions
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def fresh_topics(broker: TansuBroker) -> KafkaSettings:
+    kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+    ensure_topics(kafka, pipeline_topics(kafka))
+    return kafka
 
 
 def raw_produce(kafka: KafkaSettings, count: int) -> float:
@@ -68,6 +74,12 @@ def start_sink(kafka: KafkaSettings, search: SearchSettings, workdir: Path) -> S
     }
     sink = ServiceProcess("kafka_to_elastic", env, workdir / f"sink-{search.index}.log").start()
     sink.wait_healthy(port)
+    # Time the pipeline, not the group join (half the session timeout on Tansu).
+    deadline = time.monotonic() + 60
+    while metric_value(port, "tweetpipe_sink_assigned_partitions") < 1:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the sink never joined its consumer group")
+        time.sleep(0.1)
     return sink
 
 
@@ -102,6 +114,8 @@ def end_to_end(kafka: KafkaSettings, search: SearchSettings, count: int, workdir
         baseline = store.count()
         finished = wait_for_count(store, baseline + count, timeout_s=600)
         generator.wait_exit()
+        summary = generator.wait_for_log(r"produced \d+ tweets in [^\"]+").group(0)
+        say(f"  generator: {summary}")
         return count / (finished - started)
     finally:
         store.close()
@@ -121,16 +135,17 @@ def freshness(
     lock = threading.Lock()
 
     def check() -> None:
+        """One ids-filtered query per round finds which sampled tweets are searchable."""
         while not done.is_set() or sent:
             with lock:
-                pending = list(sent.items())
-            now = time.perf_counter()
-            for tweet_id, sent_at in pending:
-                if store.get(tweet_id) is not None:
-                    latencies.append((now - sent_at) * 1000)
-                    with lock:
-                        del sent[tweet_id]
-            time.sleep(0.01)
+                pending = frozenset(sent)
+            if pending:
+                page = store.search(SearchQuery(ids=pending), PageRequest(size=100, sort="oldest"))
+                now = time.perf_counter()
+                with lock:
+                    for hit in page.hits:
+                        latencies.append((now - sent.pop(hit.tweet.id)) * 1000)
+            time.sleep(0.005)
 
     checker = threading.Thread(target=check, daemon=True)
     checker.start()
@@ -169,34 +184,38 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="tweetpipe-bench-") as tmp:
         workdir = Path(tmp)
-        with TansuBroker(free_port(), log_path=workdir / "broker.log") as broker:
-            kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
-            ensure_topics(kafka, pipeline_topics(kafka))
-
+        with TansuBroker(free_port(), log_path=workdir / "broker-raw.log") as broker:
+            kafka = fresh_topics(broker)
             say(f"raw kafka-python produce, {args.tweets} tweets …")
             raw = raw_produce(kafka, args.tweets)
             say(f"  {raw:,.0f} msg/s")
 
+        # Each phase gets its own broker, so no phase's sink starts behind a backlog.
+        with TansuBroker(free_port(), log_path=workdir / "broker-e2e.log") as broker:
             tantivy = SearchSettings(backend="tantivy", tantivy_path=workdir / "index", index="e2e")
             say(f"end to end, tantivy, {args.tweets} tweets …")
-            e2e = end_to_end(kafka, tantivy, args.tweets, workdir)
+            e2e = end_to_end(fresh_topics(broker), tantivy, args.tweets, workdir)
             say(f"  {e2e:,.0f} tweets/s ({e2e / raw:.2f} x raw produce)")
 
+        with TansuBroker(free_port(), log_path=workdir / "broker-fresh.log") as broker:
             say(f"freshness at 2,000 tweets/s for {args.fresh_seconds:.0f}s …")
             fresh_index = SearchSettings(
                 backend="tantivy", tantivy_path=workdir / "fresh", index="fresh"
             )
-            latencies = freshness(kafka, fresh_index, args.fresh_seconds, workdir)
+            latencies = freshness(fresh_topics(broker), fresh_index, args.fresh_seconds, workdir)
             p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
             say(f"  p50 {p50:.0f} ms, p99 {p99:.0f} ms over {len(latencies)} sampled tweets")
 
-            with ElasticsearchServer(workdir / "es") as es:
-                elastic = SearchSettings(
-                    backend="elasticsearch", elasticsearch_hosts=es.url, index="bench-e2e"
-                )
-                say(f"end to end, Elasticsearch API (noida-db), {args.es_tweets} tweets …")
-                e2e_es = end_to_end(kafka, elastic, args.es_tweets, workdir)
-                say(f"  {e2e_es:,.0f} tweets/s")
+        with (
+            TansuBroker(free_port(), log_path=workdir / "broker-es.log") as broker,
+            ElasticsearchServer(workdir / "es") as es,
+        ):
+            elastic = SearchSettings(
+                backend="elasticsearch", elasticsearch_hosts=es.url, index="bench-e2e"
+            )
+            say(f"end to end, Elasticsearch API (noida-db), {args.es_tweets} tweets …")
+            e2e_es = end_to_end(fresh_topics(broker), elastic, args.es_tweets, workdir)
+            say(f"  {e2e_es:,.0f} tweets/s")
 
     print(
         json.dumps(

@@ -17,3 +17,7 @@ LAG = Gauge(
     "Records behind the partition's high watermark",
     ["group", "topic", "partition"],
 )
+ASSIGNED = Gauge(
+    "tweetpipe_sink_assigned_partitions",
+    "Partitions this instance owns; 0 until it has joined the group",
+)

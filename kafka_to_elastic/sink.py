@@ -176,6 +176,7 @@ class Sink:
     def _export_lag(self) -> int:
         group = self._options.group_id
         lags = consumer_lag(self._consumer)
+        metrics.ASSIGNED.set(len(self._consumer.assignment()))
         for tp, lag in lags.items():
             metrics.LAG.labels(group, tp.topic, str(tp.partition)).set(lag)
         return sum(lags.values())

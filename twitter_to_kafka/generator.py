@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from faker import Faker
 
@@ -40,6 +41,7 @@ TOPIC_HASHTAGS = [
 ]  # fmt: skip
 TWEPOCH_MS = 1_288_834_974_657  # Twitter's snowflake epoch, so ids look like tweet ids
 _WORD = re.compile(r"\w+")
+_T = TypeVar("_T")
 
 
 class KeywordFilter:
@@ -90,7 +92,7 @@ class TweetGenerator:
             worker = int.from_bytes(os.urandom(2), "big") & 0x3FF
         self._ids = SnowflakeIds(worker, clock)
         self._filter = KeywordFilter(options.keywords)
-        self._keyword_words = [_WORD.findall(k) for k in options.keywords]
+        self._keyword_words = [tuple(_WORD.findall(k)) for k in options.keywords]
         self._languages = list(LANGUAGES)
         self._language_weights = list(itertools.accumulate(w for _, w in LANGUAGES.values()))
         self._user_weights = list(
@@ -145,19 +147,21 @@ class TweetGenerator:
     def _draft(self) -> tuple[str, list[str], list[str], str]:
         rnd = self._random
         lang = rnd.choices(self._languages, cum_weights=self._language_weights)[0]
-        words = rnd.choice(self._sentences[lang]).rstrip(".").split()
+        sentences = self._sentences[lang]
+        words = list(rnd.choice(sentences))
         if rnd.random() < 0.3:
-            words += rnd.choice(self._sentences[lang]).rstrip(".").split()
-        hashtags = rnd.sample(self._hashtags, k=rnd.choice((0, 0, 1, 1, 2, 3)))
+            words += rnd.choice(sentences)
+        hashtags = _distinct(rnd.choices(self._hashtags, k=rnd.choice((0, 0, 1, 1, 2, 3))))
         roll = rnd.random()
         if roll < 0.75:  # the keyword in the sentence
-            for keyword_words in rnd.sample(self._keyword_words, k=1 + (rnd.random() < 0.15)):
-                at = rnd.randint(0, len(words))
+            picked = rnd.choices(self._keyword_words, k=1 + (rnd.random() < 0.15))
+            for keyword_words in _distinct(picked):
+                at = int(rnd.random() * (len(words) + 1))
                 words[at:at] = keyword_words
         elif roll < 0.95:  # only as a hashtag
             hashtags.append("".join(rnd.choice(self._keyword_words)))
         # else: an off-topic draft; the filter drops it, like the real stream would
-        mentions = rnd.sample(self._handles, k=rnd.choice((0, 0, 0, 1, 1, 2)))
+        mentions = _distinct(rnd.choices(self._handles, k=rnd.choice((0, 0, 0, 1, 1, 2))))
         parts = [f"@{m}" for m in mentions] + [" ".join(words) + "."] + [f"#{h}" for h in hashtags]
         text = " ".join(parts)
         if len(text) > MAX_TEXT_LENGTH:
@@ -165,3 +169,7 @@ class TweetGenerator:
             hashtags = [h for h in hashtags if f"#{h}" in text]
             mentions = [m for m in mentions if f"@{m}" in text]
         return text, hashtags, mentions, lang
+
+
+def _distinct(items: list[_T]) -> list[_T]:
+    return list(dict.fromkeys(items)) if len(items) > 1 else items
