@@ -57,6 +57,10 @@ def test_tweets_look_real(tweets: list) -> None:
         for mention in t.mentions:
             assert f"@{mention}" in t.text
     assert all(re.search(r"\w", t.text) for t in tweets)
+    english = [t.text for t in tweets if t.lang == "en"]
+    words = [w for text in english for w in text.split() if w[0] not in "@#"]
+    assert sum(len(w) for w in words) / len(words) > 3  # real words, not letters
+    assert not any(".." in text for text in english)
 
 
 def test_same_seed_same_stream() -> None:

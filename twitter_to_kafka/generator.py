@@ -107,9 +107,9 @@ class TweetGenerator:
         faker.seed_instance(options.seed)
         self._handles = [faker["en_US"].user_name() for _ in range(min(options.users, 2000))]
         per_language = max(10, options.sentence_pool // len(LANGUAGES))
-        self._sentences = {
+        self._sentences = {  # pre-split: a draft joins word lists, it never re-tokenises
             lang: [
-                faker[locale].sentence(nb_words=self._random.randint(6, 16))
+                faker[locale].sentence(nb_words=self._random.randint(6, 16)).rstrip(".").split()
                 for _ in range(per_language)
             ]
             for lang, (locale, _) in LANGUAGES.items()
@@ -162,7 +162,10 @@ class TweetGenerator:
             hashtags.append("".join(rnd.choice(self._keyword_words)))
         # else: an off-topic draft; the filter drops it, like the real stream would
         mentions = _distinct(rnd.choices(self._handles, k=rnd.choice((0, 0, 0, 1, 1, 2))))
-        parts = [f"@{m}" for m in mentions] + [" ".join(words) + "."] + [f"#{h}" for h in hashtags]
+        sentence = " ".join(words)
+        if sentence[-1] not in ".!?。":
+            sentence += "."
+        parts = [f"@{m}" for m in mentions] + [sentence] + [f"#{h}" for h in hashtags]
         text = " ".join(parts)
         if len(text) > MAX_TEXT_LENGTH:
             text = text[: MAX_TEXT_LENGTH - 1].rsplit(" ", 1)[0] + "…"
