@@ -61,6 +61,26 @@ def raw_produce(kafka: KafkaSettings, count: int) -> float:
     return rate
 
 
+def run_generator(kafka: KafkaSettings, count: int, log: Path) -> ServiceProcess:
+    env = {
+        "KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "GENERATOR__COUNT": str(count),
+        "GENERATOR__RATE": "0",
+        "GENERATOR__SEED": "2",
+        "GENERATOR__PROGRESS_INTERVAL_S": "2",
+        "ADMIN__PORT": str(free_port()),
+    }
+    return ServiceProcess("twitter_to_kafka", env, log).start()
+
+
+def generator_alone(kafka: KafkaSettings, count: int, workdir: Path) -> float:
+    """The generator service's own rate (its log), for comparison with the pipeline's."""
+    generator = run_generator(kafka, count, workdir / "generator-alone.log")
+    generator.wait_exit(timeout_s=600)
+    match = generator.wait_for_log(r"produced \d+ tweets in [\d.]+s \((\d+)/s\)")
+    return float(match.group(1))
+
+
 def start_sink(kafka: KafkaSettings, search: SearchSettings, workdir: Path) -> ServiceProcess:
     port = free_port()
     env = {
@@ -99,18 +119,7 @@ def end_to_end(kafka: KafkaSettings, search: SearchSettings, count: int, workdir
     store = open_store(search)
     try:
         started = time.perf_counter()
-        generator = ServiceProcess(
-            "twitter_to_kafka",
-            {
-                "KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                "GENERATOR__COUNT": str(count),
-                "GENERATOR__RATE": "0",
-                "GENERATOR__SEED": "2",
-                "GENERATOR__PROGRESS_INTERVAL_S": "2",
-                "ADMIN__PORT": str(free_port()),
-            },
-            workdir / f"generator-{search.index}.log",
-        ).start()
+        generator = run_generator(kafka, count, workdir / f"generator-{search.index}.log")
         baseline = store.count()
         finished = wait_for_count(store, baseline + count, timeout_s=600)
         generator.wait_exit()
@@ -190,6 +199,11 @@ def main() -> None:
             raw = raw_produce(kafka, args.tweets)
             say(f"  {raw:,.0f} msg/s")
 
+        with TansuBroker(free_port(), log_path=workdir / "broker-gen.log") as broker:
+            say(f"generator alone (no sink running), {args.tweets} tweets …")
+            generator_only = generator_alone(fresh_topics(broker), args.tweets, workdir)
+            say(f"  {generator_only:,.0f} tweets/s")
+
         # Each phase gets its own broker, so no phase's sink starts behind a backlog.
         with TansuBroker(free_port(), log_path=workdir / "broker-e2e.log") as broker:
             tantivy = SearchSettings(backend="tantivy", tantivy_path=workdir / "index", index="e2e")
@@ -221,6 +235,7 @@ def main() -> None:
         json.dumps(
             {
                 "raw_produce_per_s": round(raw),
+                "generator_alone_per_s": round(generator_only),
                 "e2e_tweets_per_s": round(e2e),
                 "e2e_ratio": round(e2e / raw, 3),
                 "e2e_es_tweets_per_s": round(e2e_es),
