@@ -52,3 +52,29 @@ class Tweet(BaseModel):
         doc = self.model_dump()
         doc["created_at"] = self.created_at.isoformat().replace("+00:00", "Z")
         return doc
+
+
+class WordCount(BaseModel):
+    """A count update on `twitter-analytics-topic` (key = word): the word's total in a window.
+
+    Updates for one (word, window) only grow; a consumer keeps the largest it has seen, so
+    replays and re-deliveries are harmless.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    word: str = Field(min_length=1, max_length=100)
+    word_count: int = Field(ge=0)
+    window_start: UtcDatetime
+    window_end: UtcDatetime
+
+    @property
+    def key(self) -> bytes:
+        return self.word.encode()
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(), option=orjson.OPT_UTC_Z)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> WordCount:
+        return cls.model_validate(orjson.loads(data))

@@ -25,6 +25,7 @@ class KafkaSettings(BaseModel):
     """Comma-separated `host:port` list."""
     tweets_topic: str = "twitter-topic"
     dlq_topic: str = "twitter-dlq"
+    analytics_topic: str = "twitter-analytics-topic"
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     session_timeout_ms: int = 6000
