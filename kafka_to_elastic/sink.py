@@ -19,12 +19,12 @@ from kafka.structs import OffsetAndMetadata
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from kafka_to_elastic import metrics
-from kafka_to_elastic.decode import DeadLetter, decode
 from kafka_to_elastic.settings import SinkOptions
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import consumer_lag
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.model import Tweet
+from tweetpipe.records import DeadLetter, decode
 from tweetpipe.search import BulkResult, SearchStore, StoreUnavailable
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import uvicorn
@@ -63,11 +63,20 @@ def admin_router(service: str, checks: Mapping[str, HealthCheck]) -> APIRouter:
 
 
 class AdminServer:
-    """Serves the admin router on its own port from a daemon thread."""
+    """Serves the admin router (and any extra routers) on its own port from a daemon thread."""
 
-    def __init__(self, service: str, checks: Mapping[str, HealthCheck], host: str, port: int):
-        app = FastAPI(title=f"{service} admin", docs_url=None, redoc_url=None)
+    def __init__(
+        self,
+        service: str,
+        checks: Mapping[str, HealthCheck],
+        host: str,
+        port: int,
+        routers: Sequence[APIRouter] = (),
+    ):
+        app = FastAPI(title=service, docs_url="/docs" if routers else None, redoc_url=None)
         app.include_router(admin_router(service, checks))
+        for router in routers:
+            app.include_router(router)
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="admin", daemon=True)

@@ -12,7 +12,13 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import (
+    ConsumerRebalanceListener,
+    KafkaAdminClient,
+    KafkaConsumer,
+    KafkaProducer,
+    TopicPartition,
+)
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from tenacity import (
@@ -136,7 +142,12 @@ def make_producer(settings: KafkaSettings, client_id: str, **overrides: Any) -> 
 
 
 def make_consumer(
-    settings: KafkaSettings, group_id: str, topics: list[str], client_id: str, **overrides: Any
+    settings: KafkaSettings,
+    group_id: str,
+    topics: list[str],
+    client_id: str,
+    listener: ConsumerRebalanceListener | None = None,
+    **overrides: Any,
 ) -> KafkaConsumer:
     options: dict[str, Any] = {
         "bootstrap_servers": settings.servers,
@@ -152,7 +163,7 @@ def make_consumer(
     }
     options.update(overrides)
     consumer = KafkaConsumer(**options)
-    consumer.subscribe(topics)
+    consumer.subscribe(topics, listener=listener)
     return consumer
 
 

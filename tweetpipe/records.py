@@ -1,4 +1,4 @@
-"""Turn consumer records into tweets, separating out what must be dead-lettered."""
+"""Turn consumer records into models, separating out what must be dead-lettered."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ class DeadLetter:
 
 @dataclass
 class DecodedBatch:
+    """Tweets from one poll, and the records that failed to decode."""
+
     tweets: dict[int, tuple[Tweet, ConsumerRecord]] = field(default_factory=dict)
     """By tweet id: a re-sent tweet later in the batch replaces the earlier one."""
     dead: list[DeadLetter] = field(default_factory=list)

@@ -1,0 +1,5 @@
+from kafka_streams.app import run
+from kafka_streams.settings import StreamsSettings
+
+if __name__ == "__main__":
+    run(StreamsSettings())

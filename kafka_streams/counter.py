@@ -1,0 +1,236 @@
+"""Sub-topology 2: per-word deltas → counts in a local store per owned partition.
+
+Order of work per poll, chosen so a crash at any point neither loses nor double-counts:
+1. apply the deltas and the next offset in one SQLite transaction (the store decides where
+   consumption resumes, not Kafka's committed offsets);
+2. publish the changed rows' new values and an offset marker to the compacted changelog in one
+   Kafka transaction, then mark them clean (rows still dirty after a crash are re-published);
+3. every `emit_interval_s`, publish changed window counts to the analytics topic (consumers keep
+   the largest count per window, so a re-sent update is harmless).
+A partition whose store is missing (new disk, new instance) is rebuilt from the changelog
+before it is consumed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Collection
+from pathlib import Path
+
+import orjson
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from kafka_streams import metrics
+from kafka_streams.splitter import decode_delta
+from kafka_streams.store import PartitionStore
+from kafka_streams.tokenize import ALL_TIME, as_datetime
+from tweetpipe.dlq import DeadLetterPublisher
+from tweetpipe.lifecycle import StopSignal
+from tweetpipe.model import WordCount
+from tweetpipe.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+OFFSET_MARKER = b"__offset__"
+
+
+def changelog_key(word: str, window: int) -> bytes:
+    return f"{window}|{word}".encode()
+
+
+def parse_changelog_key(key: bytes) -> tuple[str, int]:
+    window, _, word = key.decode().partition("|")
+    return word, int(window)
+
+
+class Counter(ConsumerRebalanceListener):
+    def __init__(
+        self,
+        connect: Callable[[ConsumerRebalanceListener], KafkaConsumer],
+        producer: KafkaProducer,
+        dead_letters: DeadLetterPublisher,
+        kafka: KafkaSettings,
+        topics: tuple[str, str],
+        state_dir: Path,
+        window_seconds: int,
+        emit_interval_s: float,
+        stop: StopSignal,
+        on_ownership: Callable[[frozenset[int]], None],
+    ) -> None:
+        self._consumer = connect(self)
+        self._producer = producer
+        self._dead_letters = dead_letters
+        self._kafka = kafka
+        self._repartition_topic, self._changelog_topic = topics
+        self._state_dir = state_dir
+        self._window_seconds = window_seconds
+        self._emit_interval_s = emit_interval_s
+        self._stop = stop
+        self._on_ownership = on_ownership
+        self.stores: dict[int, PartitionStore] = {}
+        self._last_emit = time.monotonic()
+
+    # -- ownership ---------------------------------------------------------------------------
+
+    def store_path(self, partition: int) -> Path:
+        return self._state_dir / f"partition-{partition}.sqlite"
+
+    def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        self._emit(force=True)
+        for tp in revoked:
+            store = self.stores.pop(tp.partition, None)
+            if store:
+                store.close()
+        self._owned_changed()
+        log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        for tp in assigned:
+            store = PartitionStore(self.store_path(tp.partition))
+            if store.offset is None:
+                self._restore(tp.partition, store)
+            self._publish_changelog(tp.partition, store)  # rows a crash left unpublished
+            self.stores[tp.partition] = store
+            self._consumer.seek(tp, store.offset or 0)
+        self._owned_changed()
+        log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+
+    def _owned_changed(self) -> None:
+        owned = frozenset(self.stores)
+        metrics.OWNED.set(len(owned))
+        self._on_ownership(owned)
+
+    def _restore(self, partition: int, store: PartitionStore) -> None:
+        """Rebuild a partition's store from its changelog (committed transactions only)."""
+        started = time.monotonic()
+        tp = TopicPartition(self._changelog_topic, partition)
+        reader = KafkaConsumer(
+            bootstrap_servers=self._kafka.servers,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+        )
+        reader.assign([tp])
+        reader.seek_to_beginning(tp)
+        latest: dict[tuple[str, int], int] = {}
+        next_offset = 0
+        deadline = time.monotonic() + 120
+        try:
+            while time.monotonic() < deadline:
+                for records in reader.poll(timeout_ms=200).values():
+                    for record in records:
+                        if record.key == OFFSET_MARKER:
+                            next_offset = int(record.value)
+                        elif record.value is not None:
+                            latest[parse_changelog_key(record.key)] = int(record.value)
+                    metrics.RESTORED.inc(len(records))
+                high = reader.highwater(tp)
+                if high is not None and reader.position(tp) >= high:
+                    break
+            else:
+                raise TimeoutError(f"restoring partition {partition} did not finish")
+        finally:
+            reader.close()
+        store.restore(((w, win, c) for (w, win), c in latest.items()), next_offset)
+        log.info(
+            "restored partition %d from the changelog: %d counts, resuming at offset %d (%.1fs)",
+            partition,
+            len(latest),
+            next_offset,
+            time.monotonic() - started,
+        )
+
+    # -- processing --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            polled = self._consumer.poll(timeout_ms=200)
+            for tp, records in polled.items():
+                if records and tp.partition in self.stores:
+                    self._apply(tp.partition, records)
+            if self._emit():
+                self._export_metrics()
+        self._emit(force=True)
+
+    def _apply(self, partition: int, records: list[ConsumerRecord]) -> None:
+        totals: dict[tuple[str, int], int] = defaultdict(int)
+        for record in records:
+            try:
+                word, per_window = decode_delta(record.value)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                self._dead_letters.publish(record, "MalformedDelta", f"{type(exc).__name__}: {exc}")
+                continue
+            for window, count in per_window.items():
+                totals[(word, window)] += count
+        store = self.stores[partition]
+        store.apply(((w, win, c) for (w, win), c in totals.items()), records[-1].offset + 1)
+        self._publish_changelog(partition, store)
+
+    def _publish_changelog(self, partition: int, store: PartitionStore) -> None:
+        rows = store.dirty()
+        if not rows and store.offset is None:
+            return
+        self._producer.begin_transaction()
+        for word, window, count in rows:
+            self._producer.send(
+                self._changelog_topic,
+                key=changelog_key(word, window),
+                value=str(count).encode(),
+                partition=partition,
+            )
+        self._producer.send(
+            self._changelog_topic,
+            key=OFFSET_MARKER,
+            value=str(store.offset or 0).encode(),
+            partition=partition,
+        )
+        self._producer.commit_transaction()
+        store.mark_clean(rows)
+
+    def _emit(self, force: bool = False) -> bool:
+        """One update per changed (word, window) since the last emit, not one per occurrence.
+
+        Returns whether it was time to emit (the caller piggybacks periodic work on it).
+        """
+        now = time.monotonic()
+        if not force and now - self._last_emit < self._emit_interval_s:
+            return False
+        self._last_emit = now
+        for store in self.stores.values():
+            rows = store.pending_emits(exclude_window=ALL_TIME)
+            if not rows:
+                continue
+            self._producer.begin_transaction()
+            for word, window, count in rows:
+                update = WordCount(
+                    word=word,
+                    word_count=count,
+                    window_start=as_datetime(window),
+                    window_end=as_datetime(window + self._window_seconds),
+                )
+                self._producer.send(self._analytics_topic, key=update.key, value=update.to_json())
+            self._producer.commit_transaction()
+            store.mark_emitted(rows)
+            metrics.EMITTED.inc(len(rows))
+        return True
+
+    @property
+    def _analytics_topic(self) -> str:
+        return self._kafka.analytics_topic
+
+    def _export_metrics(self) -> None:
+        for partition, store in self.stores.items():
+            metrics.STATE_ROWS.labels(str(partition)).set(store.size())
+            tp = TopicPartition(self._repartition_topic, partition)
+            high = self._consumer.highwater(tp)
+            if high is not None:
+                metrics.LAG.labels(str(partition)).set(max(0, high - self._consumer.position(tp)))
+
+    def close(self) -> None:
+        """After `run` returns: leave the group, then close the stores."""
+        self._consumer.close(autocommit=False, timeout_ms=5000)
+        for store in self.stores.values():
+            store.close()
+        self.stores.clear()

@@ -1,0 +1,20 @@
+from prometheus_client import Counter, Gauge
+
+TWEETS = Counter("tweetpipe_streams_tweets_processed_total", "Tweets counted (exactly once)")
+DELTAS = Counter(
+    "tweetpipe_streams_repartition_records_total",
+    "Pre-aggregated per-word records written to the repartition topic",
+)
+EMITTED = Counter(
+    "tweetpipe_streams_words_emitted_total", "Word-count updates sent to the analytics topic"
+)
+RESTORED = Counter(
+    "tweetpipe_streams_restored_records_total", "Changelog records read while restoring state"
+)
+STATE_ROWS = Gauge(
+    "tweetpipe_streams_state_rows", "(word, window) rows in the local store", ["partition"]
+)
+LAG = Gauge(
+    "tweetpipe_streams_repartition_lag", "Repartition records not yet counted", ["partition"]
+)
+OWNED = Gauge("tweetpipe_streams_owned_partitions", "Repartition partitions this instance owns")

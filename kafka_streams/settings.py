@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, Field
+
+from tweetpipe.settings import AdminSettings, ServiceSettings
+
+
+class StreamsOptions(BaseModel):
+    application_id: str = "kafka-streams"
+    """Prefix of the consumer groups, transactional ids and internal topics."""
+    instance_id: str = "instance-1"
+    """Stable per instance: a restarted instance fences its own unfinished transactions."""
+    state_dir: Path = Path(".tweetpipe/streams")
+    window_seconds: int = Field(default=60, ge=1)
+    stop_words: list[str] = Field(default_factory=list)
+    repartition_partitions: int = Field(default=3, ge=1)
+    batch_size: int = Field(default=5000, ge=1)
+    emit_interval_s: float = Field(default=1.0, gt=0)
+    transaction_timeout_ms: int = 10_000
+    advertised_url: str | None = None
+    """How other instances reach this one's query API; defaults to http://host:port."""
+    peer_timeout_s: float = 2.0
+
+
+class StreamsSettings(ServiceSettings):
+    application: ClassVar[str] = "kafka-streams-service"
+
+    streams: StreamsOptions = StreamsOptions()
+    admin: AdminSettings = AdminSettings(port=8083)
+
+    @property
+    def url(self) -> str:
+        return self.streams.advertised_url or f"http://{self.admin.host}:{self.admin.port}"
+
+    @property
+    def repartition_topic(self) -> str:
+        return f"{self.streams.application_id}-word-repartition"
+
+    @property
+    def changelog_topic(self) -> str:
+        return f"{self.streams.application_id}-word-counts-changelog"
+
+    @property
+    def instances_topic(self) -> str:
+        return f"{self.streams.application_id}-instances"

@@ -1,0 +1,164 @@
+"""Word counts for one repartition partition, in a SQLite file that survives restarts.
+
+The state and the offset of the next repartition record to apply change in one SQLite
+transaction, so after a crash the store resumes exactly where its state ends. Rows carry two
+flags: `dirty` (not yet in the changelog topic) and `emit` (not yet sent to the analytics topic);
+both survive a crash, so nothing is skipped on restart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+Row = tuple[str, int, int]
+"""(word, window start in epoch seconds or ALL_TIME, count)"""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS counts (
+    word TEXT NOT NULL,
+    window INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    dirty INTEGER NOT NULL DEFAULT 1,
+    emit INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (word, window)
+);
+CREATE INDEX IF NOT EXISTS counts_dirty ON counts (dirty) WHERE dirty = 1;
+CREATE INDEX IF NOT EXISTS counts_emit ON counts (emit) WHERE emit = 1;
+CREATE INDEX IF NOT EXISTS counts_window ON counts (window, count);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+        conn.executescript(SCHEMA)
+    return conn
+
+
+class PartitionStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = connect(path)
+
+    @property
+    def offset(self) -> int | None:
+        """Next repartition offset to apply; None for a store that has never been written."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'offset'").fetchone()
+        return None if row is None else int(row[0])
+
+    def apply(self, deltas: Iterable[Row], next_offset: int) -> None:
+        """Add `deltas` and move the offset, atomically."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO counts (word, window, count) VALUES (?, ?, ?) "
+                "ON CONFLICT (word, window) DO UPDATE SET "
+                "count = count + excluded.count, dirty = 1, emit = 1",
+                deltas,
+            )
+            self._set_offset(next_offset)
+
+    def restore(self, rows: Iterable[Row], next_offset: int) -> None:
+        """Absolute values from the changelog: already there, so neither dirty nor to emit."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO counts (word, window, count, dirty, emit) VALUES (?, ?, ?, 0, 0) "
+                "ON CONFLICT (word, window) DO UPDATE SET count = excluded.count",
+                rows,
+            )
+            self._set_offset(next_offset)
+
+    def dirty(self) -> list[Row]:
+        return self._db.execute("SELECT word, window, count FROM counts WHERE dirty = 1").fetchall()
+
+    def mark_clean(self, rows: Iterable[Row]) -> None:
+        """Clear `dirty` where the count is still the one written to the changelog."""
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE counts SET dirty = 0 WHERE word = ? AND window = ? AND count = ?", rows
+            )
+
+    def pending_emits(self, exclude_window: int) -> list[Row]:
+        return self._db.execute(
+            "SELECT word, window, count FROM counts WHERE emit = 1 AND window != ?",
+            (exclude_window,),
+        ).fetchall()
+
+    def mark_emitted(self, rows: Iterable[Row]) -> None:
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE counts SET emit = 0 WHERE word = ? AND window = ? AND count = ?", rows
+            )
+
+    def size(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM counts").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _set_offset(self, offset: int) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('offset', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (offset,),
+        )
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def read_count(path: Path, word: str, window: int) -> int | None:
+    """A read from another thread (the query API) on its own connection."""
+    if not path.exists():
+        return None
+    conn = connect(path, readonly=True)
+    try:
+        row = conn.execute(
+            "SELECT count FROM counts WHERE word = ? AND window = ?", (word, window)
+        ).fetchone()
+        return None if row is None else int(row[0])
+    finally:
+        conn.close()
+
+
+def read_top(path: Path, window: int, n: int) -> list[tuple[str, int]]:
+    if not path.exists():
+        return []
+    conn = connect(path, readonly=True)
+    try:
+        rows = conn.execute(
+            "SELECT word, count FROM counts WHERE window = ? ORDER BY count DESC, word LIMIT ?",
+            (window, n),
+        ).fetchall()
+        return [(str(w), int(c)) for w, c in rows]
+    finally:
+        conn.close()
+
+
+def read_windows(path: Path) -> list[int]:
+    if not path.exists():
+        return []
+    conn = connect(path, readonly=True)
+    try:
+        rows = conn.execute("SELECT DISTINCT window FROM counts WHERE window >= 0").fetchall()
+        return [int(r[0]) for r in rows]
+    finally:
+        conn.close()

@@ -1,0 +1,263 @@
+"""kafka-streams-service against a real broker: exact counts through crashes, scale-out, restore."""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from tests.support.kafka import produce, produce_tweets, read_topic
+from tests.support.ports import free_port
+from tests.support.services import ServiceProcess, metric_value
+from tweetpipe.model import Tweet, WordCount
+from tweetpipe.settings import KafkaSettings
+from twitter_to_kafka.generator import TweetGenerator
+from twitter_to_kafka.settings import GeneratorOptions
+
+WINDOW_S = 60
+BASE = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def tweets(count: int, seed: int, minutes: int = 5) -> list[Tweet]:
+    """Generated tweets spread over `minutes` tumbling windows."""
+    spread = random.Random(seed)
+    return [
+        t.model_copy(
+            update={"created_at": BASE + timedelta(seconds=spread.randrange(minutes * 60))}
+        )
+        for t in TweetGenerator(GeneratorOptions(seed=seed, count=count))
+    ]
+
+
+def words(text: str) -> list[str]:
+    return [w for w in re.split(r"\W+", text.lower()) if w]
+
+
+def ground_truth(batch: list[Tweet]) -> tuple[Counter[str], Counter[tuple[str, datetime]]]:
+    totals: Counter[str] = Counter()
+    windows: Counter[tuple[str, datetime]] = Counter()
+    for tweet in batch:
+        start = BASE + timedelta(
+            seconds=(int((tweet.created_at - BASE).total_seconds()) // WINDOW_S) * WINDOW_S
+        )
+        for word in words(tweet.text):
+            totals[word] += 1
+            windows[(word, start)] += 1
+    return totals, windows
+
+
+class Instance:
+    def __init__(self, kafka: KafkaSettings, workdir: Path, name: str) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.state_dir = workdir / "state"
+        self.workdir = workdir
+        self.env = {
+            "KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "ADMIN__PORT": str(self.port),
+            "STREAMS__INSTANCE_ID": name,
+            "STREAMS__STATE_DIR": str(self.state_dir),
+            "STREAMS__WINDOW_SECONDS": str(WINDOW_S),
+            "STREAMS__EMIT_INTERVAL_S": "0.5",
+            "STREAMS__BATCH_SIZE": "500",
+        }
+        self.runs = 0
+        self.process: ServiceProcess | None = None
+
+    def start(self) -> Instance:
+        self.runs += 1
+        log = self.workdir / f"{self.name}-{self.runs}.log"
+        self.process = ServiceProcess("kafka_streams", self.env, log).start()
+        self.process.wait_healthy(self.port)
+        return self
+
+    def kill(self) -> None:
+        if self.process:
+            self.process.kill()
+
+    def count(self, word: str) -> int | None:
+        reply = httpx.get(f"{self.url}/get-word-count-by-word/{word}", timeout=10)
+        return int(reply.json()["word_count"]) if reply.status_code == 200 else None
+
+
+@pytest.fixture
+def instances(kafka_settings: KafkaSettings, tmp_path: Path) -> Iterator[Callable[[str], Instance]]:
+    started: list[Instance] = []
+
+    def make(name: str) -> Instance:
+        instance = Instance(kafka_settings, tmp_path / name, name)
+        started.append(instance)
+        return instance
+
+    yield make
+    for instance in started:
+        instance.kill()
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def assert_totals(instance: Instance, totals: Counter[str], sample: int = 60) -> None:
+    """Every instance answers with the exact all-time counts (top words and a random sample)."""
+    top = [w for w, _ in totals.most_common(sample)]
+    others = random.Random(1).sample(sorted(totals), min(sample, len(totals)))
+    for word in [*top, *others]:
+        assert instance.count(word) == totals[word], word
+    assert instance.count("zzzneverseen") == 0
+
+
+def wait_for_totals(
+    instances: list[Instance], totals: Counter[str], timeout_s: float = 120
+) -> None:
+    """Until every instance gives the exact counts; then they must stay exact."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            for instance in instances:
+                assert_totals(instance, totals)
+            break
+        except (AssertionError, httpx.HTTPError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    time.sleep(1.0)  # a double count would show up now
+    for instance in instances:
+        assert_totals(instance, totals)
+
+
+def analytics_windows(kafka: KafkaSettings) -> dict[tuple[str, datetime], int]:
+    """The largest count published per (word, window): what the analytics service keeps."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=kafka.servers,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+    )
+    partitions = consumer.partitions_for_topic(kafka.analytics_topic) or set()
+    tps = [TopicPartition(kafka.analytics_topic, p) for p in partitions]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    latest: dict[tuple[str, datetime], int] = {}
+    idle = 0
+    while idle < 3:
+        polled = consumer.poll(timeout_ms=500)
+        idle = 0 if polled else idle + 1
+        for records in polled.values():
+            for record in records:
+                update = WordCount.from_json(record.value)
+                key = (update.word, update.window_start)
+                latest[key] = max(latest.get(key, 0), update.word_count)
+                assert update.window_end - update.window_start == timedelta(seconds=WINDOW_S)
+    consumer.close()
+    return latest
+
+
+def test_counts_equal_ground_truth_with_windows(
+    kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
+) -> None:
+    batch = tweets(3000, seed=21)
+    totals, windows = ground_truth(batch)
+    produce_tweets(kafka_settings, batch)
+    instance = instances("a").start()
+    wait_for_totals([instance], totals)
+    wait_for(lambda: analytics_windows(kafka_settings) == dict(windows), 60, "window counts")
+
+    top = httpx.get(f"{instance.url}/words/top", params={"window": BASE.isoformat(), "n": 5}).json()
+    expected = sorted(
+        ((w, c) for (w, start), c in windows.items() if start == BASE), key=lambda x: (-x[1], x[0])
+    )[:5]
+    assert [(x["word"], x["word_count"]) for x in top["words"]] == expected
+    assert metric_value(instance.port, "tweetpipe_streams_tweets_processed_total") == len(batch)
+    # one repartition record per word per batch, not one per occurrence
+    assert (
+        metric_value(instance.port, "tweetpipe_streams_repartition_records_total")
+        < sum(totals.values()) / 2
+    )
+
+
+def test_kill_9_at_random_points_neither_loses_nor_double_counts(
+    kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
+) -> None:
+    batch = tweets(12_000, seed=22)
+    totals, windows = ground_truth(batch)
+    instance = instances("a").start()
+    chaos = random.Random(7)
+    for chunk in range(6):
+        produce_tweets(kafka_settings, batch[chunk * 2000 : (chunk + 1) * 2000])
+        time.sleep(chaos.uniform(0.2, 2.5))
+        instance.kill()  # SIGKILL: no chance to finish a batch or a transaction
+        instance.start()
+    wait_for_totals([instance], totals, timeout_s=180)
+    wait_for(lambda: analytics_windows(kafka_settings) == dict(windows), 60, "window counts")
+
+
+def test_scale_out_with_rebalance_mid_run(
+    kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
+) -> None:
+    batch = tweets(6000, seed=23)
+    totals, _ = ground_truth(batch)
+    first, second = instances("a").start(), instances("b").start()
+    produce_tweets(kafka_settings, batch[:3000])
+    third = instances("c").start()  # joins mid-run: partitions move between instances
+    produce_tweets(kafka_settings, batch[3000:])
+    wait_for_totals([first, second, third], totals, timeout_s=180)
+    answered_by = {
+        httpx.get(f"{first.url}/get-word-count-by-word/{w}").json()["answered_by"]
+        for w in list(totals)[:200]
+    }
+    assert len(answered_by) >= 2  # words really live on different instances
+
+
+def test_empty_state_dir_is_rebuilt_from_the_changelog(
+    kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
+) -> None:
+    first, second = tweets(4000, seed=24)[:2000], tweets(4000, seed=24)[2000:]
+    instance = instances("a").start()
+    produce_tweets(kafka_settings, first)
+    wait_for_totals([instance], ground_truth(first)[0])
+    assert instance.process is not None
+    assert instance.process.terminate() == 0
+    shutil.rmtree(instance.state_dir)
+
+    instance.start()
+    produce_tweets(kafka_settings, second)
+    wait_for_totals([instance], ground_truth(first + second)[0])
+    assert metric_value(instance.port, "tweetpipe_streams_restored_records_total") > 0
+    assert instance.process is not None
+    assert "restored partition" in instance.process.output
+
+
+def test_bad_tweets_are_dead_lettered_and_counting_goes_on(
+    kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
+) -> None:
+    batch = tweets(500, seed=25)
+    produce_tweets(kafka_settings, batch[:250])
+    produce(
+        kafka_settings, kafka_settings.tweets_topic, [(b"1", b"not json"), (b"2", b'{"id": 1}')]
+    )
+    produce_tweets(kafka_settings, batch[250:])
+    instance = instances("a").start()
+    wait_for_totals([instance], ground_truth(batch)[0])
+    dead = read_topic(kafka_settings, kafka_settings.dlq_topic, 2)
+    reasons = {r.key: dict(r.headers) for r in dead}
+    assert reasons[b"1"]["dlq.error"] == b"MalformedJson"
+    assert reasons[b"2"]["dlq.error"] == b"SchemaViolation"
+    assert reasons[b"2"]["dlq.stage"] == b"kafka-streams-service-split"
