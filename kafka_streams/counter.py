@@ -46,7 +46,7 @@ def parse_changelog_key(key: bytes) -> tuple[str, int]:
     return word, int(window)
 
 
-class Counter(ConsumerRebalanceListener):
+class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
     def __init__(
         self,
         connect: Callable[[ConsumerRebalanceListener], KafkaConsumer],

@@ -23,7 +23,8 @@ STALE_AFTER_S = 15.0
 
 def partition_for(word: str, partitions: int) -> int:
     """The partition Kafka's default partitioner picks for this key (murmur2, as in Java)."""
-    return (murmur2(word.encode()) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(word.encode())
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 class Directory:

@@ -24,9 +24,8 @@ def listening(port: int) -> bool:
 
 def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     ports = {
-        "BROKER": free_port(),
-        "TWITTER_TO_KAFKA": free_port(),
-        "KAFKA_TO_ELASTIC": free_port(),
+        name: free_port()
+        for name in ("BROKER", "TWITTER_TO_KAFKA", "KAFKA_TO_ELASTIC", "KAFKA_STREAMS")
     }
     index = tmp_path / "index"
     env = {
@@ -59,6 +58,16 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
             time.sleep(0.2)
         store.close()
 
+        # the stream stage counts the same tweets
+        def kafka_count() -> int:
+            url = f"http://127.0.0.1:{ports['KAFKA_STREAMS']}/get-word-count-by-word/kafka"
+            reply = httpx.get(url, timeout=5)
+            return int(reply.json()["word_count"]) if reply.status_code == 200 else 0
+
+        while kafka_count() < 100:
+            assert time.monotonic() < deadline, output.read_text()
+            time.sleep(0.5)
+
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=60) == 0, output.read_text()
     finally:
@@ -71,3 +80,4 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
     assert "stopped" in log.splitlines()[-1]
     assert not any(listening(port) for port in ports.values())
     assert (tmp_path / "data" / "logs" / "kafka-to-elastic.log").stat().st_size > 0
+    assert list((tmp_path / "data" / "streams").rglob("partition-*.sqlite"))

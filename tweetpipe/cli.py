@@ -21,6 +21,7 @@ class LocalPorts(BaseModel):
     broker: int = 9092
     twitter_to_kafka: int = 8081
     kafka_to_elastic: int = 8082
+    kafka_streams: int = 8083
 
 
 class StackSettings(ServiceSettings):
@@ -38,8 +39,12 @@ def _services(settings: StackSettings, args: argparse.Namespace) -> list[Service
         generator_env["GENERATOR__COUNT"] = str(args.count)
     if args.seed is not None:
         generator_env["GENERATOR__SEED"] = str(args.seed)
+    streams_env = {"STREAMS__STATE_DIR": str(settings.data_dir.resolve() / "streams")}
     return [
         ServiceSpec("kafka-to-elastic", "kafka_to_elastic", settings.ports.kafka_to_elastic),
+        ServiceSpec(
+            "kafka-streams", "kafka_streams", settings.ports.kafka_streams, env=streams_env
+        ),
         ServiceSpec(
             "twitter-to-kafka",
             "twitter_to_kafka",
@@ -82,6 +87,8 @@ def up(args: argparse.Namespace) -> int:
                     "/health  /metrics",
                     f"  sink admin        http://127.0.0.1:{settings.ports.kafka_to_elastic}"
                     "/health  /metrics",
+                    f"  word counts       http://127.0.0.1:{settings.ports.kafka_streams}"
+                    "/get-word-count-by-word/kafka  /words/top  /docs",
                     f"  logs (JSON)       {data_dir / 'logs'}",
                     "  count tweets:     .venv/bin/tweetpipe search count",
                     "  search tweets:    .venv/bin/tweetpipe search query kafka",

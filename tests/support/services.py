@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from tweetpipe.local.broker import die_with_parent
+
 
 class ServiceProcess:
     """`python -m <module>` with settings passed as environment variables."""
@@ -31,6 +33,7 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,  # a killed test run leaves no services behind
             )
         return self
 

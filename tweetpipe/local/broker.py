@@ -6,8 +6,10 @@ cluster profile runs Apache Kafka instead.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -17,6 +19,15 @@ from pathlib import Path
 from types import TracebackType
 
 log = logging.getLogger(__name__)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child: SIGTERM when the starting thread's process dies (even by SIGKILL): no orphans."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def tansu_binary() -> Path:
@@ -73,7 +84,11 @@ class TansuBroker:
         output = self._log_path.open("ab") if self._log_path else subprocess.DEVNULL
         # Own session: a Ctrl-C meant for the stack must not kill the broker before the services.
         self._process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         wait_for_port(self.host, self.port, timeout_s, self._process)
         log.info("Kafka broker (Tansu) listening on %s", self.bootstrap_servers)

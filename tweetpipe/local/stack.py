@@ -22,7 +22,7 @@ from typing import IO, TextIO
 import httpx
 import orjson
 
-from tweetpipe.local.broker import TansuBroker
+from tweetpipe.local.broker import TansuBroker, die_with_parent
 
 COLOURS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[91m"]
 RESET = "\033[0m"
@@ -108,6 +108,7 @@ class LocalStack:
             stdin=subprocess.DEVNULL,
             text=True,
             start_new_session=True,  # Ctrl-C reaches the stack, which stops children in order
+            preexec_fn=die_with_parent,
         )
         self._children[spec.name] = process
         log_file = (self.data_dir / "logs" / f"{spec.name}.log").open("a")
