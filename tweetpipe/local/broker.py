@@ -25,7 +25,7 @@ PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> None:
-    """In the child: SIGTERM when the starting thread's process dies (even by SIGKILL): no orphans."""
+    """In the child: SIGTERM once the thread that started it is gone, even by SIGKILL."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
