@@ -15,6 +15,7 @@ from collections.abc import Callable
 from kafka import KafkaProducer
 
 from kafka_streams.api import query_router
+from kafka_streams.batching import Batcher
 from kafka_streams.counter import Counter
 from kafka_streams.directory import Directory
 from kafka_streams.settings import StreamsSettings
@@ -74,12 +75,14 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> None:
     )
     split_producer = transactional_producer(settings, "split")
     count_producer = transactional_producer(settings, "count")
+    wait_s = options.commit_interval_ms / 1000
     splitter = Splitter(
-        make_consumer(
+        lambda listener: make_consumer(
             kafka,
             options.application_id,
             [kafka.tweets_topic],
             client_id=f"{SERVICE}-split",
+            listener=listener,
             max_poll_records=options.batch_size,
         ),
         split_producer,
@@ -88,6 +91,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> None:
         settings.repartition_topic,
         options.window_seconds,
         frozenset(w.lower() for w in options.stop_words),
+        Batcher(options.batch_size, wait_s),
         stop,
     )
     counter = Counter(
@@ -107,6 +111,8 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> None:
         state_dir,
         options.window_seconds,
         options.emit_interval_s,
+        Batcher(options.batch_size, wait_s),
+        options.instance_id,
         stop,
         on_ownership=directory.set_owned,
     )
@@ -140,6 +146,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> None:
     finally:
         for worker in workers:
             worker.join(timeout=30)
+        splitter.close()
         counter.close()
         directory.close()
         split_producer.close(timeout=5)

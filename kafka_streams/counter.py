@@ -24,6 +24,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.consumer.fetcher import ConsumerRecord
 
 from kafka_streams import metrics
+from kafka_streams.batching import Batcher
 from kafka_streams.splitter import decode_delta
 from kafka_streams.store import PartitionStore
 from kafka_streams.tokenize import ALL_TIME, as_datetime
@@ -35,6 +36,8 @@ from tweetpipe.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 OFFSET_MARKER = b"__offset__"
+WRITER = "writer"
+"""Changelog header naming the instance that wrote the record."""
 
 
 def changelog_key(word: str, window: int) -> bytes:
@@ -57,9 +60,13 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         state_dir: Path,
         window_seconds: int,
         emit_interval_s: float,
+        batcher: Batcher,
+        instance_id: str,
         stop: StopSignal,
         on_ownership: Callable[[frozenset[int]], None],
     ) -> None:
+        self._batcher = batcher
+        self._instance_id = instance_id
         self._consumer = connect(self)
         self._producer = producer
         self._dead_letters = dead_letters
@@ -79,6 +86,8 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         return self._state_dir / f"partition-{partition}.sqlite"
 
     def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        """Apply and publish what is pending first: the next owner restores from the changelog."""
+        self._apply_batch(self._batcher.take())
         self._emit(force=True)
         for tp in revoked:
             store = self.stores.pop(tp.partition, None)
@@ -89,7 +98,13 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
 
     def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         for tp in assigned:
-            store = PartitionStore(self.store_path(tp.partition))
+            path = self.store_path(tp.partition)
+            store = PartitionStore(path)
+            if store.offset is not None and self._changed_elsewhere(tp.partition, store):
+                log.info("partition %d moved on elsewhere; discarding local state", tp.partition)
+                store.close()
+                path.unlink()
+                store = PartitionStore(path)
             if store.offset is None:
                 self._restore(tp.partition, store)
             self._publish_changelog(tp.partition, store)  # rows a crash left unpublished
@@ -103,9 +118,25 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         metrics.OWNED.set(len(owned))
         self._on_ownership(owned)
 
-    def _restore(self, partition: int, store: PartitionStore) -> None:
-        """Rebuild a partition's store from its changelog (committed transactions only)."""
-        started = time.monotonic()
+    def _changed_elsewhere(self, partition: int, store: PartitionStore) -> bool:
+        """Did another instance write this partition's changelog after our last write?
+
+        Then it counted past our local state, which is stale and must be rebuilt.
+        """
+        foreign = False
+
+        def check(record: ConsumerRecord) -> None:
+            nonlocal foreign
+            writer = dict(record.headers or []).get(WRITER)
+            foreign = foreign or writer != self._instance_id.encode()
+
+        self._read_changelog(partition, store.changelog_next, check)
+        return foreign
+
+    def _read_changelog(
+        self, partition: int, start: int, handle: Callable[[ConsumerRecord], None]
+    ) -> int:
+        """Feed every committed changelog record from `start` on; returns the end offset."""
         tp = TopicPartition(self._changelog_topic, partition)
         reader = KafkaConsumer(
             bootstrap_servers=self._kafka.servers,
@@ -113,27 +144,36 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
             enable_auto_commit=False,
         )
         reader.assign([tp])
-        reader.seek_to_beginning(tp)
-        latest: dict[tuple[str, int], int] = {}
-        next_offset = 0
+        reader.seek(tp, start)
         deadline = time.monotonic() + 120
         try:
             while time.monotonic() < deadline:
                 for records in reader.poll(timeout_ms=200).values():
                     for record in records:
-                        if record.key == OFFSET_MARKER:
-                            next_offset = int(record.value)
-                        elif record.value is not None:
-                            latest[parse_changelog_key(record.key)] = int(record.value)
-                    metrics.RESTORED.inc(len(records))
+                        handle(record)
                 high = reader.highwater(tp)
-                if high is not None and reader.position(tp) >= high:
-                    break
-            else:
-                raise TimeoutError(f"restoring partition {partition} did not finish")
+                if high is not None and (position := reader.position(tp)) >= high:
+                    return int(position)
+            raise TimeoutError(f"reading the changelog of partition {partition} did not finish")
         finally:
             reader.close()
-        store.restore(((w, win, c) for (w, win), c in latest.items()), next_offset)
+
+    def _restore(self, partition: int, store: PartitionStore) -> None:
+        """Rebuild a partition's store from its changelog (committed transactions only)."""
+        started = time.monotonic()
+        latest: dict[tuple[str, int], int] = {}
+        next_offset = 0
+
+        def replay(record: ConsumerRecord) -> None:
+            nonlocal next_offset
+            metrics.RESTORED.inc()
+            if record.key == OFFSET_MARKER:
+                next_offset = int(record.value)
+            elif record.value is not None:
+                latest[parse_changelog_key(record.key)] = int(record.value)
+
+        end = self._read_changelog(partition, 0, replay)
+        store.restore(((w, win, c) for (w, win), c in latest.items()), next_offset, end)
         log.info(
             "restored partition %d from the changelog: %d counts, resuming at offset %d (%.1fs)",
             partition,
@@ -146,15 +186,28 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
 
     def run(self) -> None:
         while not self._stop.is_set():
-            polled = self._consumer.poll(timeout_ms=200)
-            for tp, records in polled.items():
-                if records and tp.partition in self.stores:
-                    self._apply(tp.partition, records)
+            self._batcher.add(self._consumer.poll(timeout_ms=100))
+            if self._batcher.due():
+                self._apply_batch(self._batcher.take())
             if self._emit():
                 self._export_metrics()
+        self._apply_batch(self._batcher.take())
         self._emit(force=True)
 
-    def _apply(self, partition: int, records: list[ConsumerRecord]) -> None:
+    def _apply_batch(self, records: list[ConsumerRecord]) -> None:
+        by_partition: dict[int, list[ConsumerRecord]] = defaultdict(list)
+        for record in records:
+            by_partition[record.partition].append(record)
+        for partition, partition_records in by_partition.items():
+            store = self.stores.get(partition)
+            if store is None:
+                continue  # no longer ours: the new owner reads these again
+            # A record before the store's offset is already counted (re-fetched after a seek).
+            fresh = [r for r in partition_records if r.offset >= (store.offset or 0)]
+            if fresh:
+                self._apply(partition, store, fresh)
+
+    def _apply(self, partition: int, store: PartitionStore, records: list[ConsumerRecord]) -> None:
         totals: dict[tuple[str, int], int] = defaultdict(int)
         for record in records:
             try:
@@ -164,7 +217,6 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
                 continue
             for window, count in per_window.items():
                 totals[(word, window)] += count
-        store = self.stores[partition]
         store.apply(((w, win, c) for (w, win), c in totals.items()), records[-1].offset + 1)
         self._publish_changelog(partition, store)
 
@@ -172,6 +224,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         rows = store.dirty()
         if not rows and store.offset is None:
             return
+        headers = [(WRITER, self._instance_id.encode())]
         self._producer.begin_transaction()
         for word, window, count in rows:
             self._producer.send(
@@ -179,15 +232,17 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
                 key=changelog_key(word, window),
                 value=str(count).encode(),
                 partition=partition,
+                headers=headers,
             )
-        self._producer.send(
+        marker = self._producer.send(
             self._changelog_topic,
             key=OFFSET_MARKER,
             value=str(store.offset or 0).encode(),
             partition=partition,
+            headers=headers,
         )
         self._producer.commit_transaction()
-        store.mark_clean(rows)
+        store.mark_clean(rows, changelog_next=marker.get(timeout=30).offset + 1)
 
     def _emit(self, force: bool = False) -> bool:
         """One update per changed (word, window) since the last emit, not one per occurrence.

@@ -17,7 +17,10 @@ class StreamsOptions(BaseModel):
     window_seconds: int = Field(default=60, ge=1)
     stop_words: list[str] = Field(default_factory=list)
     repartition_partitions: int = Field(default=3, ge=1)
-    batch_size: int = Field(default=5000, ge=1)
+    batch_size: int = Field(default=20_000, ge=1)
+    """Most records per batch (per transaction) in each stage."""
+    commit_interval_ms: int = Field(default=500, ge=0)
+    """Longest a record waits for its batch: bounds how stale counts are."""
     emit_interval_s: float = Field(default=1.0, gt=0)
     transaction_timeout_ms: int = 10_000
     advertised_url: str | None = None

@@ -9,14 +9,16 @@ at any point either publishes the whole batch with its offsets, or none of it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from kafka_streams import metrics
+from kafka_streams.batching import Batcher
 from kafka_streams.tokenize import count_batch
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.lifecycle import StopSignal
@@ -34,19 +36,21 @@ def decode_delta(value: bytes) -> tuple[str, dict[int, int]]:
     return str(body["w"]), {int(k): int(v) for k, v in body["c"].items()}
 
 
-class Splitter:
+class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
     def __init__(
         self,
-        consumer: KafkaConsumer,
+        connect: Callable[[ConsumerRebalanceListener], KafkaConsumer],
         producer: KafkaProducer,
         dead_letters: DeadLetterPublisher,
         group_id: str,
         repartition_topic: str,
         window_seconds: int,
         stop_words: frozenset[str],
+        batcher: Batcher,
         stop: StopSignal,
     ) -> None:
-        self._consumer = consumer
+        self._consumer = connect(self)
+        self._batcher = batcher
         self._producer = producer
         self._dead_letters = dead_letters
         self._group_id = group_id
@@ -57,10 +61,22 @@ class Splitter:
 
     def run(self) -> None:
         while not self._stop.is_set():
-            polled = self._consumer.poll(timeout_ms=500)
-            records = [r for batch in polled.values() for r in batch]
-            if records:
-                self._process(records)
+            self._batcher.add(self._consumer.poll(timeout_ms=100))
+            if self._batcher.due():
+                self._process(self._batcher.take())
+        if len(self._batcher):
+            self._process(self._batcher.take())
+
+    def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        """Finish the batch before the partitions move, so the next owner starts after it."""
+        if len(self._batcher):
+            self._process(self._batcher.take())
+
+    def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        pass
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False, timeout_ms=5000)
 
     def _process(self, records: list[ConsumerRecord]) -> None:
         batch = decode(records)

@@ -65,7 +65,7 @@ class PartitionStore:
             )
             self._set_offset(next_offset)
 
-    def restore(self, rows: Iterable[Row], next_offset: int) -> None:
+    def restore(self, rows: Iterable[Row], next_offset: int, changelog_next: int) -> None:
         """Absolute values from the changelog: already there, so neither dirty nor to emit."""
         with self._transaction():
             self._db.executemany(
@@ -74,16 +74,25 @@ class PartitionStore:
                 rows,
             )
             self._set_offset(next_offset)
+            self._set("changelog_next", changelog_next)
 
     def dirty(self) -> list[Row]:
         return self._db.execute("SELECT word, window, count FROM counts WHERE dirty = 1").fetchall()
 
-    def mark_clean(self, rows: Iterable[Row]) -> None:
-        """Clear `dirty` where the count is still the one written to the changelog."""
+    def mark_clean(self, rows: Iterable[Row], changelog_next: int) -> None:
+        """Clear `dirty` where the count is still the one written to the changelog, and
+        remember where our writes to the changelog end."""
         with self._transaction():
             self._db.executemany(
                 "UPDATE counts SET dirty = 0 WHERE word = ? AND window = ? AND count = ?", rows
             )
+            self._set("changelog_next", changelog_next)
+
+    @property
+    def changelog_next(self) -> int:
+        """Changelog offset after this store's last write (0 if it never wrote)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'changelog_next'").fetchone()
+        return 0 if row is None else int(row[0])
 
     def pending_emits(self, exclude_window: int) -> list[Row]:
         return self._db.execute(
@@ -104,10 +113,13 @@ class PartitionStore:
         self._db.close()
 
     def _set_offset(self, offset: int) -> None:
+        self._set("offset", offset)
+
+    def _set(self, key: str, value: int) -> None:
         self._db.execute(
-            "INSERT INTO meta (key, value) VALUES ('offset', ?) "
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (offset,),
+            (key, value),
         )
 
     def _transaction(self) -> _Transaction:

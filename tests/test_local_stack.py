@@ -25,7 +25,13 @@ def listening(port: int) -> bool:
 def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     ports = {
         name: free_port()
-        for name in ("BROKER", "TWITTER_TO_KAFKA", "KAFKA_TO_ELASTIC", "KAFKA_STREAMS")
+        for name in (
+            "BROKER",
+            "TWITTER_TO_KAFKA",
+            "KAFKA_TO_ELASTIC",
+            "KAFKA_STREAMS",
+            "ANALYTICS_SERVICE",
+        )
     }
     index = tmp_path / "index"
     env = {
@@ -65,6 +71,16 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
             return int(reply.json()["word_count"]) if reply.status_code == 200 else 0
 
         while kafka_count() < 100:
+            assert time.monotonic() < deadline, output.read_text()
+            time.sleep(0.5)
+
+        # and the analytics service stores the stream stage's window counts
+        def analytics_top() -> list[dict[str, object]]:
+            url = f"http://127.0.0.1:{ports['ANALYTICS_SERVICE']}/analytics/top"
+            reply = httpx.get(url, params={"window": "latest", "n": 5}, timeout=5)
+            return list(reply.json().get("words", [])) if reply.status_code == 200 else []
+
+        while not analytics_top():
             assert time.monotonic() < deadline, output.read_text()
             time.sleep(0.5)
 

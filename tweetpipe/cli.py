@@ -22,6 +22,7 @@ class LocalPorts(BaseModel):
     twitter_to_kafka: int = 8081
     kafka_to_elastic: int = 8082
     kafka_streams: int = 8083
+    analytics_service: int = 8084
 
 
 class StackSettings(ServiceSettings):
@@ -45,6 +46,7 @@ def _services(settings: StackSettings, args: argparse.Namespace) -> list[Service
         ServiceSpec(
             "kafka-streams", "kafka_streams", settings.ports.kafka_streams, env=streams_env
         ),
+        ServiceSpec("analytics", "analytics_service", settings.ports.analytics_service),
         ServiceSpec(
             "twitter-to-kafka",
             "twitter_to_kafka",
@@ -89,6 +91,8 @@ def up(args: argparse.Namespace) -> int:
                     "/health  /metrics",
                     f"  word counts       http://127.0.0.1:{settings.ports.kafka_streams}"
                     "/get-word-count-by-word/kafka  /words/top  /docs",
+                    f"  analytics         http://127.0.0.1:{settings.ports.analytics_service}"
+                    "/analytics/top?window=latest  /docs",
                     f"  logs (JSON)       {data_dir / 'logs'}",
                     "  count tweets:     .venv/bin/tweetpipe search count",
                     "  search tweets:    .venv/bin/tweetpipe search query kafka",

@@ -1,0 +1,123 @@
+"""REST API over the stored word counts.
+
+Words are matched lower-case (the stream stage emits them lower-case). Date-time parameters are
+ISO-8601; one without an offset is taken as UTC. Invalid parameters get FastAPI's 422 body
+(`{"detail": [{"loc": …, "msg": …}]}`), including the checks FastAPI cannot express itself
+(`from` after `to`, a `window` that is neither `latest` nor a date-time).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
+
+from analytics_service.repository import WordCountRepository
+from analytics_service.schemas import (
+    ErrorMessage,
+    SeriesPoint,
+    TopWord,
+    TopWords,
+    WordCountOut,
+    WordSeries,
+)
+from analytics_service.tables import MAX_WORD_LENGTH
+
+router = APIRouter(
+    tags=["analytics"],
+    responses={503: {"model": ErrorMessage, "description": "The database is unavailable"}},
+)
+
+MAX_TOP = 100
+MAX_POINTS = 10_000
+_DATETIME = TypeAdapter(datetime)
+
+
+def get_repository(request: Request) -> WordCountRepository:
+    """The repository the app was built with (`app.create_app`), injected per request."""
+    repository: WordCountRepository = request.app.state.repository
+    return repository
+
+
+Repository = Annotated[WordCountRepository, Depends(get_repository)]
+Word = Annotated[str, Path(min_length=1, max_length=MAX_WORD_LENGTH)]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _invalid(parameter: str, message: str, value: Any) -> RequestValidationError:
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", parameter), "msg": message, "input": value}]
+    )
+
+
+@router.get(
+    "/get-word-count-by-word/{word}",
+    responses={404: {"model": ErrorMessage, "description": "No counts for the word"}},
+)
+def word_count(word: Word, repository: Repository) -> WordCountOut:
+    """The word's count in the most recent window it appears in."""
+    word = word.lower()
+    row = repository.latest(word)
+    if row is None:
+        raise HTTPException(404, f"no counts for word {word!r}")
+    return WordCountOut.model_validate(row)
+
+
+@router.get("/analytics/words/{word}/series")
+def word_series(
+    word: Word,
+    repository: Repository,
+    start: Annotated[
+        datetime | None, Query(alias="from", description="earliest window start (inclusive)")
+    ] = None,
+    end: Annotated[
+        datetime | None, Query(alias="to", description="latest window start (inclusive)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_POINTS, description="most points")] = 1000,
+) -> WordSeries:
+    """The word's count per window whose start lies in [from, to], oldest first."""
+    word, start, end = word.lower(), _utc(start), _utc(end)
+    if start is not None and end is not None and start > end:
+        raise _invalid("from", "'from' must not be after 'to'", start.isoformat())
+    rows = repository.series(word, start, end, limit)
+    return WordSeries(
+        word=word, start=start, end=end, points=[SeriesPoint.model_validate(r) for r in rows]
+    )
+
+
+@router.get("/analytics/top")
+def top_words(
+    repository: Repository,
+    window: Annotated[
+        str, Query(description="window start (ISO-8601) or `latest`", max_length=64)
+    ] = "latest",
+    n: Annotated[int, Query(ge=1, le=MAX_TOP, description="how many words")] = 10,
+) -> TopWords:
+    """The `n` most counted words of one window (trending)."""
+    if window == "latest":
+        window_start = repository.latest_window()
+    else:
+        try:
+            window_start = _utc(_DATETIME.validate_python(window))
+        except ValidationError:
+            raise _invalid(
+                "window",
+                "'window' must be 'latest' or an ISO-8601 date-time such as 2026-11-22T10:00:00Z",
+                window,
+            ) from None
+    if window_start is None:
+        return TopWords(window_start=None, window_end=None, words=[])
+    rows = repository.top(window_start, n)
+    return TopWords(
+        window_start=window_start,
+        window_end=rows[0].window_end if rows else None,
+        words=[TopWord.model_validate(r) for r in rows],
+    )

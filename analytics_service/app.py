@@ -1,0 +1,161 @@
+"""analytics-service: word counts from `twitter-analytics-topic` into SQL, and an API over them.
+
+One process, two threads:
+- the main thread runs uvicorn, serving the REST API (`api.py`), `/health` and `/metrics`.
+  uvicorn handles SIGTERM/SIGINT for a graceful HTTP shutdown, and signals only ever reach the
+  main thread;
+- a `consumer` thread runs the blocking batch loop (`consumer.py`): kafka-python and the
+  database driver block, and inside the event loop they would stall every request.
+Either one ending ends the process: on SIGTERM the server stops, then the consumer finishes
+its batch and commits; if the consumer fails, the server is told to exit and the process
+exits 1 for its supervisor to restart it. The API starts before the consumer has reached
+Kafka, so counts already stored can be read while the broker is away.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from analytics_service import api, migrate
+from analytics_service.consumer import AnalyticsConsumer
+from analytics_service.db import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
+from analytics_service.repository import WordCountRepository
+from analytics_service.settings import AnalyticsSettings
+from tweetpipe.admin import HealthCheck, admin_router
+from tweetpipe.batch_consumer import BatchConsumer, BatchPolicy
+from tweetpipe.dlq import DeadLetterPublisher
+from tweetpipe.kafka import TopicSpec, broker_reachable, ensure_topics, make_consumer, make_producer
+from tweetpipe.lifecycle import StopSignal
+from tweetpipe.logs import configure_logging
+from tweetpipe.settings import KafkaSettings
+
+SERVICE = "analytics-service"
+STOP_TIMEOUT_S = 30
+"""How long shutdown waits for the consumer to finish its batch and commit."""
+log = logging.getLogger(__name__)
+
+
+def create_app(repository: WordCountRepository, checks: Mapping[str, HealthCheck]) -> FastAPI:
+    """The HTTP app: REST API, admin endpoints, and JSON errors when the database is away."""
+    app = FastAPI(title=SERVICE, description="Word counts per window, from the stream stage.")
+    app.state.repository = repository
+    app.include_router(api.router)
+    app.include_router(admin_router(SERVICE, checks))
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+    return app
+
+
+async def _database_error(_request: Request, error: Exception) -> JSONResponse:
+    if isinstance(error, TRANSIENT_ERRORS):
+        return JSONResponse({"detail": "database unavailable, retry shortly"}, status_code=503)
+    log.error("database error while answering a request: %s", error)
+    return JSONResponse({"detail": "database error"}, status_code=500)
+
+
+def analytics_topics(kafka: KafkaSettings) -> list[TopicSpec]:
+    return [
+        TopicSpec(kafka.analytics_topic, kafka.partitions, kafka.replication_factor),
+        TopicSpec(kafka.dlq_topic, 1, kafka.replication_factor),
+    ]
+
+
+def consume(settings: AnalyticsSettings, repository: WordCountRepository, stop: StopSignal) -> None:
+    """Connect to Kafka (waiting for it) and store batches until `stop` is set."""
+    kafka, options = settings.kafka, settings.analytics
+    ensure_topics(kafka, analytics_topics(kafka))
+    consumer = make_consumer(
+        kafka,
+        options.group_id,
+        [kafka.analytics_topic],
+        client_id=SERVICE,
+        max_poll_records=options.batch_size,
+        isolation_level=options.isolation_level,
+    )
+    producer = make_producer(kafka, client_id=f"{SERVICE}-dlq", linger_ms=0)
+    policy = BatchPolicy(
+        options.batch_size, options.batch_wait_ms, options.retry_initial_s, options.retry_max_s
+    )
+    loop = AnalyticsConsumer(
+        BatchConsumer(consumer, policy, stop),
+        repository,
+        DeadLetterPublisher(producer, kafka.dlq_topic, stage=SERVICE),
+        options,
+        stop,
+    )
+    log.info("storing %s as group %s", kafka.analytics_topic, options.group_id)
+    try:
+        loop.run()
+    finally:
+        consumer.close(autocommit=False, timeout_ms=5000)
+        producer.close(timeout=5)
+        log.info(
+            "consumer stopped after %d records (%d row upserts), %d dead-lettered",
+            loop.records,
+            loop.rows,
+            loop.dead_lettered,
+        )
+
+
+class ConsumerThread(threading.Thread):
+    """Runs `consume`; when it ends, for whatever reason, it asks the HTTP server to exit."""
+
+    def __init__(
+        self,
+        settings: AnalyticsSettings,
+        repository: WordCountRepository,
+        stop: StopSignal,
+        server: uvicorn.Server,
+    ) -> None:
+        super().__init__(name="consumer", daemon=True)
+        self._args = (settings, repository, stop)
+        self._server = server
+        self.failed = False
+
+    def run(self) -> None:
+        try:
+            consume(*self._args)
+        except Exception:
+            self.failed = True
+            log.exception("consumer failed; stopping the service")
+        finally:
+            self._server.should_exit = True
+
+
+def run(settings: AnalyticsSettings) -> int:
+    """Serve until SIGTERM/SIGINT (exit 0) or a consumer failure (exit 1)."""
+    configure_logging(SERVICE, settings.log_level, settings.log_file)
+    # Installed first: uvicorn replaces it while serving and hands the signal back on exit.
+    stop = StopSignal().install()
+    engine = make_engine(settings.sql_url)
+    wait_for_database(engine, settings.analytics.database_startup_timeout_s)
+    migrate.upgrade(engine)
+    log.info("database %s at schema revision %s", display_url(engine), migrate.head_revision())
+    repository = WordCountRepository(engine)
+    checks: dict[str, HealthCheck] = {
+        "database": lambda: ping(engine),
+        "kafka": lambda: broker_reachable(settings.kafka),
+    }
+    app = create_app(repository, checks)
+    host, port = settings.admin.host, settings.admin.port
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    )
+    worker = ConsumerThread(settings, repository, stop, server)
+    worker.start()
+    log.info("starting the API on http://%s:%d", host, port)
+    try:
+        server.run()
+    finally:
+        stop.set()
+        worker.join(timeout=STOP_TIMEOUT_S)
+        if worker.is_alive():  # still waiting for the broker: it has nothing to commit
+            log.warning("consumer did not stop within %ds; exiting without it", STOP_TIMEOUT_S)
+        engine.dispose()
+    return 1 if worker.failed else 0

@@ -1,0 +1,41 @@
+"""analytics-service settings: where the counts come from (Kafka), where they go (SQL)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+from tweetpipe.settings import AdminSettings, ServiceSettings
+
+
+class AnalyticsOptions(BaseModel):
+    group_id: str = "analytics-service"
+    batch_size: int = Field(default=5000, ge=1)
+    """Most records upserted (in one SQL transaction) and committed together."""
+    batch_wait_ms: int = Field(default=200, ge=0)
+    """How long to gather a batch before storing what is there: bounds freshness."""
+    retry_initial_s: float = Field(default=0.2, gt=0)
+    retry_max_s: float = Field(default=30.0, gt=0)
+    progress_interval_s: float = Field(default=5.0, gt=0)
+    database_startup_timeout_s: float = Field(default=120.0, gt=0)
+    """How long to wait for the database at start-up (it may start after this service)."""
+    isolation_level: Literal["read_committed", "read_uncommitted"] = "read_committed"
+    """The stream stage publishes in Kafka transactions: read only what it committed."""
+
+
+class AnalyticsSettings(ServiceSettings):
+    application: ClassVar[str] = "analytics-service"
+
+    database_url: SecretStr | None = None
+    """SQLAlchemy URL (it may hold a password, hence secret). Unset: a SQLite file in
+    `data_dir`, the single-machine profile; the docker profile points at PostgreSQL."""
+    analytics: AnalyticsOptions = AnalyticsOptions()
+    admin: AdminSettings = AdminSettings(port=8084)
+    """The one HTTP server of this service: the REST API and `/health`, `/metrics`."""
+
+    @property
+    def sql_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'analytics.db'}"
