@@ -23,10 +23,11 @@ from analytics_service.db import TRANSIENT_ERRORS
 from analytics_service.decode import DecodedCounts, decode
 from analytics_service.repository import UpsertResult, WordCountRepository
 from analytics_service.settings import AnalyticsOptions
-from tweetpipe.batch_consumer import BatchConsumer, ShutdownRequested
+from tweetpipe.batch_consumer import BatchConsumer
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.model import WordCount
+from tweetpipe.progress import Progress
 from tweetpipe.records import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -55,35 +56,25 @@ class AnalyticsConsumer:
         self.records = 0
         self.rows = 0
         self.dead_lettered = 0
+        self._lag = 0
+        self._progress = Progress(options.progress_interval_s, self._report)
 
     def run(self) -> None:
-        """Store until stopped; the batch in hand when the signal arrives is finished first."""
-        last_report, reported = time.monotonic(), 0
-        try:
-            while not self._stop.is_set():
-                records = self._batches.next_batch()
-                if records:
-                    self.process(records)
-                lag = self._export_lag()
-                now = time.monotonic()
-                if now - last_report >= self._options.progress_interval_s and (
-                    self.records > reported
-                ):
-                    self._progress(self.records - reported, now - last_report, lag)
-                    last_report, reported = now, self.records
-        except ShutdownRequested:
-            log.warning("stopped while the database was unavailable; the batch will be re-read")
+        """Until stopped; the batch in hand when the signal arrives is finished first."""
+        self._batches.run(self.process, self._after_poll)
+
+    def _after_poll(self) -> None:
+        self._lag = self._export_lag()
+        self._progress.update(self.records)
 
     def process(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
         batch = decode(records)
         result, rejected = self._store(batch)
         dead = [*batch.dead, *rejected]
+        self._dead_letters.publish_all(dead)
         for letter in dead:
-            self._dead_letters.publish(letter.record, letter.error, letter.reason)
             metrics.DEAD_LETTERS.labels(letter.error).inc()
-        if dead:
-            self._dead_letters.flush()
         self._batches.commit(records)
         self.records += len(records)
         self.rows += result.rows
@@ -144,14 +135,14 @@ class AnalyticsConsumer:
             metrics.LAG.labels(tp.topic, str(tp.partition)).set(lag)
         return sum(lags.values())
 
-    def _progress(self, count: int, seconds: float, lag: int) -> None:
+    def _report(self, total: int, rate: float) -> None:
         log.info(
             "stored %d records (%.0f/s) as %d row upserts, %d dead-lettered, lag %d",
-            self.records,
-            count / seconds,
+            total,
+            rate,
             self.rows,
             self.dead_lettered,
-            lag,
+            self._lag,
             extra={
                 "analytics.records": self.records,
                 "analytics.rows": self.rows,

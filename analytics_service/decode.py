@@ -6,12 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import orjson
 from kafka.consumer.fetcher import ConsumerRecord
-from pydantic import ValidationError
 
 from tweetpipe.model import WordCount
-from tweetpipe.records import DeadLetter, describe
+from tweetpipe.records import DeadLetter, parse
 
 MAX_COUNT = 2**63 - 1
 """A BIGINT column holds no more."""
@@ -52,18 +50,10 @@ def _storable(count: WordCount) -> str | None:
 def decode(records: Iterable[ConsumerRecord]) -> DecodedCounts:
     batch = DecodedCounts()
     for record in records:
-        if record.value is None:
-            batch.dead.append(DeadLetter(record, "EmptyValue", "record has no value"))
-            continue
-        try:
-            count = WordCount.from_json(record.value)
-        except orjson.JSONDecodeError as exc:
-            batch.dead.append(DeadLetter(record, "MalformedJson", str(exc)))
-            continue
-        except ValidationError as exc:
-            batch.dead.append(DeadLetter(record, "SchemaViolation", describe(exc)))
-            continue
-        if problem := _storable(count):
+        count = parse(record, WordCount)
+        if isinstance(count, DeadLetter):
+            batch.dead.append(count)
+        elif problem := _storable(count):
             batch.dead.append(DeadLetter(record, "SchemaViolation", problem))
         else:
             batch.add(count, record)

@@ -17,10 +17,11 @@ from tenacity import RetryCallState
 
 from kafka_to_elastic import metrics
 from kafka_to_elastic.settings import SinkOptions
-from tweetpipe.batch_consumer import BatchConsumer, BatchPolicy, ShutdownRequested
+from tweetpipe.batch_consumer import BatchConsumer, BatchPolicy
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.model import Tweet
+from tweetpipe.progress import Progress
 from tweetpipe.records import DeadLetter, decode
 from tweetpipe.search import BulkResult, SearchStore, StoreUnavailable
 
@@ -52,25 +53,16 @@ class Sink:
         self._stop = stop
         self.indexed = 0
         self.dead_lettered = 0
+        self._lag = 0
+        self._progress = Progress(options.progress_interval_s, self._report)
 
     def run(self) -> None:
-        """Index until stopped; the batch in hand when the signal arrives is finished first."""
-        last_report, reported = time.monotonic(), 0
-        try:
-            while not self._stop.is_set():
-                records = self._batches.next_batch()
-                if records:
-                    self.process(records)
-                lag = self._export_lag()
-                now = time.monotonic()
-                if (
-                    now - last_report >= self._options.progress_interval_s
-                    and self.indexed > reported
-                ):
-                    self._progress(self.indexed - reported, now - last_report, lag)
-                    last_report, reported = now, self.indexed
-        except ShutdownRequested:
-            log.warning("stopped while the store was unavailable; the batch will be re-delivered")
+        """Until stopped; the batch in hand when the signal arrives is finished first."""
+        self._batches.run(self.process, self._after_poll)
+
+    def _after_poll(self) -> None:
+        self._lag = self._export_lag()
+        self._progress.update(self.indexed)
 
     def process(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
@@ -80,7 +72,7 @@ class Sink:
         for rejection in result.rejected:
             _, record = batch.tweets[rejection.tweet_id]
             dead.append(DeadLetter(record, "StoreRejected", rejection.reason))
-        self._dead_letter(dead)
+        self._dead_letters.publish_all(dead)
         self._batches.commit(records)
         self.indexed += result.indexed
         self.dead_lettered += len(dead)
@@ -106,12 +98,6 @@ class Sink:
             extra={"retry.attempt": state.attempt_number},
         )
 
-    def _dead_letter(self, dead: list[DeadLetter]) -> None:
-        for letter in dead:
-            self._dead_letters.publish(letter.record, letter.error, letter.reason)
-        if dead:
-            self._dead_letters.flush()
-
     def _export_lag(self) -> int:
         group = self._options.group_id
         lags = self._batches.lag()
@@ -120,12 +106,12 @@ class Sink:
             metrics.LAG.labels(group, tp.topic, str(tp.partition)).set(lag)
         return sum(lags.values())
 
-    def _progress(self, count: int, seconds: float, lag: int) -> None:
+    def _report(self, total: int, rate: float) -> None:
         log.info(
             "indexed %d tweets (%.0f/s), %d dead-lettered, lag %d",
-            self.indexed,
-            count / seconds,
+            total,
+            rate,
             self.dead_lettered,
-            lag,
+            self._lag,
             extra={"tweets.indexed": self.indexed, "tweets.dead_lettered": self.dead_lettered},
         )

@@ -51,6 +51,23 @@ class BatchConsumer:
         self._policy = policy
         self._stop = stop
 
+    def run(
+        self, process: Callable[[list[ConsumerRecord]], None], after_poll: Callable[[], None]
+    ) -> None:
+        """Hand each batch to `process` until stopped; `after_poll` runs between polls.
+
+        The batch in hand when the stop signal arrives is finished first; a stop that arrives
+        while waiting out an outage leaves without committing (the batch is re-delivered).
+        """
+        try:
+            while not self._stop.is_set():
+                records = self.next_batch()
+                if records:
+                    process(records)
+                after_poll()
+        except ShutdownRequested:
+            log.warning("stopped while the destination was unavailable; batch left uncommitted")
+
     def next_batch(self) -> list[ConsumerRecord]:
         """Up to `batch_size` records, waiting at most `batch_wait_ms` after the first.
 

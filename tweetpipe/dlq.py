@@ -7,11 +7,14 @@ the error and where the record came from, so it can be inspected and replayed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.producer.future import FutureRecordMetadata
 from prometheus_client import Counter
+
+from tweetpipe.records import DeadLetter
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,16 @@ class DeadLetterPublisher:
             self._topic, key=record.key, value=record.value, headers=headers
         )
         return future
+
+    def publish_all(self, letters: Iterable[DeadLetter]) -> int:
+        """Publish and wait for acknowledgement: safe to commit past them afterwards."""
+        count = 0
+        for letter in letters:
+            self.publish(letter.record, letter.error, letter.reason)
+            count += 1
+        if count:
+            self.flush()
+        return count
 
     def flush(self) -> None:
         """Block until every queued dead letter is acknowledged by the broker."""

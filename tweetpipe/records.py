@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import orjson
 from kafka.consumer.fetcher import ConsumerRecord
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from tweetpipe.model import Tweet
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -37,18 +40,24 @@ def describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def parse(record: ConsumerRecord, model: type[M]) -> M | DeadLetter:
+    """The record's JSON value as `model`, or the dead letter that says why it is not one."""
+    if record.value is None:
+        return DeadLetter(record, "EmptyValue", "record has no value")
+    try:
+        return model.model_validate(orjson.loads(record.value))
+    except orjson.JSONDecodeError as exc:
+        return DeadLetter(record, "MalformedJson", str(exc))
+    except ValidationError as exc:
+        return DeadLetter(record, "SchemaViolation", describe(exc))
+
+
 def decode(records: Iterable[ConsumerRecord]) -> DecodedBatch:
     batch = DecodedBatch()
     for record in records:
-        if record.value is None:
-            batch.dead.append(DeadLetter(record, "EmptyValue", "record has no value"))
-            continue
-        try:
-            tweet = Tweet.from_json(record.value)
-        except orjson.JSONDecodeError as exc:
-            batch.dead.append(DeadLetter(record, "MalformedJson", str(exc)))
-        except ValidationError as exc:
-            batch.dead.append(DeadLetter(record, "SchemaViolation", describe(exc)))
+        tweet = parse(record, Tweet)
+        if isinstance(tweet, DeadLetter):
+            batch.dead.append(tweet)
         else:
             batch.tweets[tweet.id] = (tweet, record)
     return batch

@@ -13,6 +13,7 @@ from prometheus_client import Counter, Histogram
 
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.model import Tweet
+from tweetpipe.progress import Progress
 from tweetpipe.tracing import KafkaHeaders, headers_with_trace_context, tracing_enabled
 
 log = logging.getLogger(__name__)
@@ -55,17 +56,14 @@ class TweetPublisher:
     def run(self, tweets: Iterable[Tweet], rate: float, stop: StopSignal) -> int:
         """Send until `tweets` ends or `stop` is set; returns how many were acknowledged."""
         pacer = Pacer(rate, stop)
-        started = last_report = time.monotonic()
-        reported = 0
+        progress = Progress(self._progress_interval_s, self._report)
+        started = time.monotonic()
         for tweet in tweets:
             if stop.is_set():
                 break
             pacer.wait_turn(self.sent)
             self._send(tweet)
-            now = time.monotonic()
-            if now - last_report >= self._progress_interval_s:
-                self._progress(self.sent - reported, now - last_report)
-                last_report, reported = now, self.sent
+            progress.update(self.sent)
         self._producer.flush()
         elapsed = time.monotonic() - started
         log.info(
@@ -107,11 +105,11 @@ class TweetPublisher:
         FAILED.inc()
         log.error("tweet %d not delivered: %s", tweet_id, error, extra={"tweet.id": tweet_id})
 
-    def _progress(self, count: int, seconds: float) -> None:
+    def _report(self, total: int, rate: float) -> None:
         log.info(
             "produced %d tweets (%.0f/s), %d failed",
-            self.sent,
-            count / seconds,
+            total,
+            rate,
             self.failed,
             extra={"tweets.sent": self.sent, "tweets.failed": self.failed},
         )
