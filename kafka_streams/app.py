@@ -18,6 +18,7 @@ from kafka_streams.api import query_router
 from kafka_streams.batching import Batcher
 from kafka_streams.counter import Counter
 from kafka_streams.directory import Directory
+from kafka_streams.intents import Intents
 from kafka_streams.settings import StreamsSettings
 from kafka_streams.splitter import Splitter
 from tweetpipe.admin import AdminServer
@@ -47,6 +48,7 @@ def topics(settings: StreamsSettings) -> list[TopicSpec]:
         TopicSpec(settings.repartition_topic, partitions, rf),
         TopicSpec(settings.changelog_topic, partitions, rf, COMPACTED),
         TopicSpec(settings.instances_topic, 1, rf, COMPACTED),
+        TopicSpec(settings.intents_topic, 1, rf, COMPACTED),
     ]
 
 
@@ -76,6 +78,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> None:
     split_producer = transactional_producer(settings, "split")
     count_producer = transactional_producer(settings, "count")
     wait_s = options.commit_interval_ms / 1000
+    intents = Intents(kafka.servers, settings.intents_topic)
     splitter = Splitter(
         lambda listener: make_consumer(
             kafka,
@@ -89,10 +92,13 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> None:
         DeadLetterPublisher(split_producer, kafka.dlq_topic, stage=f"{SERVICE}-split"),
         options.application_id,
         settings.repartition_topic,
+        options.repartition_partitions,
+        intents,
         options.window_seconds,
         frozenset(w.lower() for w in options.stop_words),
         Batcher(options.batch_size, wait_s),
         stop,
+        crash_after_deltas=options.crash_after_deltas,
     )
     counter = Counter(
         lambda listener: make_consumer(
@@ -147,6 +153,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> None:
         for worker in workers:
             worker.join(timeout=30)
         splitter.close()
+        intents.close()
         counter.close()
         directory.close()
         split_producer.close(timeout=5)

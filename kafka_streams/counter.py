@@ -36,6 +36,8 @@ from tweetpipe.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 OFFSET_MARKER = b"__offset__"
+SOURCE_PREFIX = b"__source__|"
+"""Changelog keys holding, per input partition, the last source position applied."""
 WRITER = "writer"
 """Changelog header naming the instance that wrote the record."""
 
@@ -162,6 +164,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         """Rebuild a partition's store from its changelog (committed transactions only)."""
         started = time.monotonic()
         latest: dict[tuple[str, int], int] = {}
+        sources: dict[int, tuple[int, int]] = {}
         next_offset = 0
 
         def replay(record: ConsumerRecord) -> None:
@@ -169,11 +172,14 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
             metrics.RESTORED.inc()
             if record.key == OFFSET_MARKER:
                 next_offset = int(record.value)
+            elif record.key.startswith(SOURCE_PREFIX):
+                last, chunk = record.value.decode().split(",")
+                sources[int(record.key[len(SOURCE_PREFIX) :])] = (int(last), int(chunk))
             elif record.value is not None:
                 latest[parse_changelog_key(record.key)] = int(record.value)
 
         end = self._read_changelog(partition, 0, replay)
-        store.restore(((w, win, c) for (w, win), c in latest.items()), next_offset, end)
+        store.restore(((w, win, c) for (w, win), c in latest.items()), next_offset, end, sources)
         log.info(
             "restored partition %d from the changelog: %d counts, resuming at offset %d (%.1fs)",
             partition,
@@ -208,16 +214,25 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
                 self._apply(partition, store, fresh)
 
     def _apply(self, partition: int, store: PartitionStore, records: list[ConsumerRecord]) -> None:
+        """Add each source's deltas once: a replayed range repeats sources already applied."""
         totals: dict[tuple[str, int], int] = defaultdict(int)
+        positions = store.sources()
         for record in records:
             try:
-                word, per_window = decode_delta(record.value)
+                source, deltas = decode_delta(record.value)
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
                 self._dead_letters.publish(record, "MalformedDelta", f"{type(exc).__name__}: {exc}")
                 continue
-            for window, count in per_window.items():
-                totals[(word, window)] += count
-        store.apply(((w, win, c) for (w, win), c in totals.items()), records[-1].offset + 1)
+            if source.position <= positions.get(source.partition, (-1, -1)):
+                metrics.DUPLICATES.inc()
+                continue
+            positions[source.partition] = source.position
+            for word, per_window in deltas.items():
+                for window, count in per_window.items():
+                    totals[(word, window)] += count
+        store.apply(
+            ((w, win, c) for (w, win), c in totals.items()), records[-1].offset + 1, positions
+        )
         self._publish_changelog(partition, store)
 
     def _publish_changelog(self, partition: int, store: PartitionStore) -> None:
@@ -231,6 +246,14 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
                 self._changelog_topic,
                 key=changelog_key(word, window),
                 value=str(count).encode(),
+                partition=partition,
+                headers=headers,
+            )
+        for source_partition, (last, chunk) in store.sources().items():
+            self._producer.send(
+                self._changelog_topic,
+                key=SOURCE_PREFIX + str(source_partition).encode(),
+                value=f"{last},{chunk}".encode(),
                 partition=partition,
                 headers=headers,
             )

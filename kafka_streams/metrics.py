@@ -18,3 +18,7 @@ LAG = Gauge(
     "tweetpipe_streams_repartition_lag", "Repartition records not yet counted", ["partition"]
 )
 OWNED = Gauge("tweetpipe_streams_owned_partitions", "Repartition partitions this instance owns")
+DUPLICATES = Counter(
+    "tweetpipe_streams_duplicate_deltas_total",
+    "Repartition records skipped because their source was already applied (replayed ranges)",
+)

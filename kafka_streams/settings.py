@@ -26,6 +26,9 @@ class StreamsOptions(BaseModel):
     advertised_url: str | None = None
     """How other instances reach this one's query API; defaults to http://host:port."""
     peer_timeout_s: float = 2.0
+    crash_after_deltas: int | None = Field(default=None, ge=1)
+    """Crash tests only: exit abruptly, mid-transaction, once this process has sent this many
+    repartition records."""
 
 
 class StreamsSettings(ServiceSettings):
@@ -45,6 +48,10 @@ class StreamsSettings(ServiceSettings):
     @property
     def changelog_topic(self) -> str:
         return f"{self.streams.application_id}-word-counts-changelog"
+
+    @property
+    def intents_topic(self) -> str:
+        return f"{self.streams.application_id}-split-intents"
 
     @property
     def instances_topic(self) -> str:

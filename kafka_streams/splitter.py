@@ -1,15 +1,25 @@
 """Sub-topology 1: tweets (keyed by user) → per-word deltas on the repartition topic (by word).
 
 Like a Kafka Streams `groupBy`, so every count for a word lands on one partition whichever
-instance read the tweet. Each poll is pre-aggregated (one record per word, not per occurrence),
-and the deltas, the dead letters and the input offsets go out in ONE Kafka transaction: a crash
-at any point either publishes the whole batch with its offsets, or none of it.
+instance read the tweet. A batch is pre-aggregated per input partition, and the deltas, the dead
+letters and the input offsets go out in ONE Kafka transaction.
+
+Exactly once without trusting `read_committed`: the local broker hands records of aborted
+transactions to every consumer, so a crash mid-transaction leaves deltas that will be sent again.
+Each delta therefore carries its source (input partition, offset range, chunk), and before each
+transaction the splitter records its *intent* (the range it is about to process per input
+partition) on a compacted topic. Whoever resumes an uncommitted range processes exactly that
+range again, producing identical deltas with identical sources, which the counter applies once.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+import os
+from collections import Counter as Tally
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 
 import orjson
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
@@ -19,6 +29,8 @@ from kafka.structs import OffsetAndMetadata
 
 from kafka_streams import metrics
 from kafka_streams.batching import Batcher
+from kafka_streams.directory import partition_for
+from kafka_streams.intents import Intents
 from kafka_streams.tokenize import count_batch
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.lifecycle import StopSignal
@@ -26,14 +38,47 @@ from tweetpipe.records import decode
 
 log = logging.getLogger(__name__)
 
+CHUNK_WORDS = 2000
+"""Words per repartition record: keeps records far below the broker's size limit."""
 
-def encode_delta(word: str, per_window: dict[int, int]) -> bytes:
-    return orjson.dumps({"w": word, "c": {str(k): v for k, v in per_window.items()}})
+
+@dataclass(frozen=True)
+class Source:
+    """Where a delta comes from; the same input range always yields the same sources."""
+
+    partition: int
+    first: int
+    last: int
+    chunk: int
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (self.last, self.chunk)
 
 
-def decode_delta(value: bytes) -> tuple[str, dict[int, int]]:
+Deltas = dict[str, dict[int, int]]
+"""word → window start (or ALL_TIME) → occurrences"""
+
+
+def encode_delta(source: Source, deltas: Deltas) -> bytes:
+    body = {
+        "src": [source.partition, source.first, source.last, source.chunk],
+        "words": {w: {str(k): v for k, v in c.items()} for w, c in deltas.items()},
+    }
+    return orjson.dumps(body)
+
+
+def decode_delta(value: bytes) -> tuple[Source, Deltas]:
     body = orjson.loads(value)
-    return str(body["w"]), {int(k): int(v) for k, v in body["c"].items()}
+    partition, first, last, chunk = (int(x) for x in body["src"])
+    words = {str(w): {int(k): int(v) for k, v in c.items()} for w, c in body["words"].items()}
+    return Source(partition, first, last, chunk), words
+
+
+def _chunks(deltas: dict[str, Tally[int]], size: int) -> Iterator[Deltas]:
+    items = list(deltas.items())
+    for start in range(0, len(items), size):
+        yield {w: dict(c) for w, c in items[start : start + size]}
 
 
 class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
@@ -44,17 +89,28 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         dead_letters: DeadLetterPublisher,
         group_id: str,
         repartition_topic: str,
+        repartition_partitions: int,
+        intents: Intents,
         window_seconds: int,
         stop_words: frozenset[str],
         batcher: Batcher,
         stop: StopSignal,
+        crash_after_deltas: int | None = None,
     ) -> None:
+        self._crash_after = crash_after_deltas
+        self._sent_total = 0
         self._consumer = connect(self)
         self._batcher = batcher
         self._producer = producer
         self._dead_letters = dead_letters
         self._group_id = group_id
         self._topic = repartition_topic
+        self._partitions = repartition_partitions
+        self._intents = intents
+        self._unchecked: set[TopicPartition] = set()
+        self._replay: dict[int, tuple[int, int]] = {}
+        """Input partition → the exact (first, last) range its next batch must cover."""
+        self._held: dict[int, dict[int, ConsumerRecord]] = {}
         self._window_seconds = window_seconds
         self._stop_words = stop_words
         self._stop = stop
@@ -62,6 +118,8 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
     def run(self) -> None:
         while not self._stop.is_set():
             self._batcher.add(self._consumer.poll(timeout_ms=100))
+            if self._unchecked:
+                self._find_unfinished_ranges()
             if self._batcher.due():
                 self._process(self._batcher.take())
         if len(self._batcher):
@@ -71,35 +129,114 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         """Finish the batch before the partitions move, so the next owner starts after it."""
         if len(self._batcher):
             self._process(self._batcher.take())
+        for tp in revoked:  # the next owner finds any unfinished range through the intents
+            self._replay.pop(tp.partition, None)
+            self._held.pop(tp.partition, None)
 
     def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
-        pass
+        # Checked from the poll loop: the consumer cannot fetch offsets inside this callback.
+        self._unchecked.update(assigned)
+
+    def _find_unfinished_ranges(self) -> None:
+        """A recorded intent starting at the committed offset was never committed: replay it."""
+        latest = self._intents.latest()
+        for tp in self._unchecked:
+            intent = latest.get(tp.partition)
+            committed = self._consumer.committed(tp) or 0
+            if intent and intent[0] == committed:
+                log.info("replaying the unfinished range %s of partition %d", intent, tp.partition)
+                self._replay[tp.partition] = intent
+        self._unchecked.clear()
 
     def close(self) -> None:
         self._consumer.close(autocommit=False, timeout_ms=5000)
 
     def _process(self, records: list[ConsumerRecord]) -> None:
-        batch = decode(records)
-        counts = count_batch(
-            (t for t, _ in batch.tweets.values()), self._window_seconds, self._stop_words
-        )
+        by_partition = self._exact_ranges(records)
+        if not by_partition:
+            return
+        ranges = {p: (recs[0].offset, recs[-1].offset) for p, recs in by_partition.items()}
+        self._intents.record(ranges)
+        tweets = deltas = 0
         try:
             self._producer.begin_transaction()
-            for word, per_window in counts.items():
-                self._producer.send(
-                    self._topic, key=word.encode(), value=encode_delta(word, per_window)
+            for partition, partition_records in by_partition.items():
+                batch = decode(partition_records)
+                counts = count_batch(
+                    (t for t, _ in batch.tweets.values()), self._window_seconds, self._stop_words
                 )
-            for letter in batch.dead:
-                self._dead_letters.publish(letter.record, letter.error, letter.reason)
-            self._producer.send_offsets_to_transaction(_next_offsets(records), self._group_id)
+                first, last = ranges[partition]
+                deltas += self._send_deltas(partition, first, last, counts)
+                for letter in batch.dead:
+                    self._dead_letters.publish(letter.record, letter.error, letter.reason)
+                tweets += len(batch.tweets)
+            flat = [r for recs in by_partition.values() for r in recs]
+            self._producer.send_offsets_to_transaction(_next_offsets(flat), self._group_id)
             self._producer.commit_transaction()
         except KafkaError as exc:
-            log.warning("transaction failed, re-reading the batch: %s", exc)
+            log.warning("transaction failed, processing the same ranges again: %s", exc)
             self._producer.abort_transaction()
-            self._rewind(records)
+            self._replay.update(ranges)
+            self._rewind([r for recs in by_partition.values() for r in recs])
             return
-        metrics.TWEETS.inc(len(batch.tweets))
-        metrics.DELTAS.inc(len(counts))
+        for partition in by_partition:
+            self._replay.pop(partition, None)
+        metrics.TWEETS.inc(tweets)
+        metrics.DELTAS.inc(deltas)
+
+    def _exact_ranges(self, records: list[ConsumerRecord]) -> dict[int, list[ConsumerRecord]]:
+        """Group by input partition; a partition with a range to replay gets exactly that range
+        (or waits for the rest of it), and records past it are read again afterwards."""
+        grouped: dict[int, list[ConsumerRecord]] = defaultdict(list)
+        for record in records:
+            grouped[record.partition].append(record)
+        ready: dict[int, list[ConsumerRecord]] = {}
+        for partition, partition_records in grouped.items():
+            partition_records.sort(key=lambda r: r.offset)
+            replay = self._replay.get(partition)
+            if replay is None:
+                ready[partition] = partition_records
+                continue
+            first, last = replay
+            held = self._held.setdefault(partition, {})
+            held.update((r.offset, r) for r in partition_records if first <= r.offset <= last)
+            if held and min(held) == first and max(held) == last:  # polls are in offset order
+                ready[partition] = [held[o] for o in sorted(held)]
+                del self._held[partition]
+                if partition_records[-1].offset > last:  # read past the range: again later
+                    tp = TopicPartition(partition_records[0].topic, partition)
+                    self._consumer.seek(tp, last + 1)
+            # else: hold what is here until the rest of the range arrives
+        return ready
+
+    def _send_deltas(
+        self, partition: int, first: int, last: int, counts: dict[str, Tally[int]]
+    ) -> int:
+        """One record per (repartition partition, chunk of words), in a deterministic order."""
+        by_target: dict[int, dict[str, Tally[int]]] = defaultdict(dict)
+        for word, per_window in counts.items():
+            by_target[partition_for(word, self._partitions)][word] = per_window
+        sent = 0
+        for target in sorted(by_target):
+            for chunk, deltas in enumerate(_chunks(by_target[target], CHUNK_WORDS)):
+                source = Source(partition, first, last, chunk)
+                self._producer.send(
+                    self._topic,
+                    key=f"{partition}:{first}-{last}:{chunk}".encode(),
+                    value=encode_delta(source, deltas),
+                    partition=target,
+                )
+                sent += 1
+                self._sent_total += 1
+                if self._crash_after is not None and self._sent_total >= self._crash_after:
+                    self._crash()
+        return sent
+
+    def _crash(self) -> None:
+        """Crash tests: die like `kill -9` with part of a transaction already on the broker."""
+        self._producer.flush()
+        log.warning("crashing mid-transaction on purpose (streams.crash_after_deltas)")
+        os._exit(137)
 
     def _rewind(self, records: list[ConsumerRecord]) -> None:
         first: dict[TopicPartition, int] = {}

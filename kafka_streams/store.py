@@ -14,6 +14,8 @@ from pathlib import Path
 
 Row = tuple[str, int, int]
 """(word, window start in epoch seconds or ALL_TIME, count)"""
+Position = tuple[int, int]
+"""(last input offset, chunk) of a delta's source"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counts (
@@ -28,6 +30,11 @@ CREATE INDEX IF NOT EXISTS counts_dirty ON counts (dirty) WHERE dirty = 1;
 CREATE INDEX IF NOT EXISTS counts_emit ON counts (emit) WHERE emit = 1;
 CREATE INDEX IF NOT EXISTS counts_window ON counts (window, count);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+    partition INTEGER PRIMARY KEY,
+    last INTEGER NOT NULL,
+    chunk INTEGER NOT NULL
+);
 """
 
 
@@ -54,9 +61,10 @@ class PartitionStore:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'offset'").fetchone()
         return None if row is None else int(row[0])
 
-    def apply(self, deltas: Iterable[Row], next_offset: int) -> None:
-        """Add `deltas` and move the offset, atomically."""
+    def apply(self, deltas: Iterable[Row], next_offset: int, sources: dict[int, Position]) -> None:
+        """Add `deltas`, move the offset and the applied source positions, atomically."""
         with self._transaction():
+            self._set_sources(sources)
             self._db.executemany(
                 "INSERT INTO counts (word, window, count) VALUES (?, ?, ?) "
                 "ON CONFLICT (word, window) DO UPDATE SET "
@@ -65,7 +73,13 @@ class PartitionStore:
             )
             self._set_offset(next_offset)
 
-    def restore(self, rows: Iterable[Row], next_offset: int, changelog_next: int) -> None:
+    def restore(
+        self,
+        rows: Iterable[Row],
+        next_offset: int,
+        changelog_next: int,
+        sources: dict[int, Position],
+    ) -> None:
         """Absolute values from the changelog: already there, so neither dirty nor to emit."""
         with self._transaction():
             self._db.executemany(
@@ -75,6 +89,19 @@ class PartitionStore:
             )
             self._set_offset(next_offset)
             self._set("changelog_next", changelog_next)
+            self._set_sources(sources)
+
+    def sources(self) -> dict[int, Position]:
+        """Per input partition, the (last offset, chunk) of the last delta source applied."""
+        rows = self._db.execute("SELECT partition, last, chunk FROM sources").fetchall()
+        return {int(p): (int(last), int(chunk)) for p, last, chunk in rows}
+
+    def _set_sources(self, sources: dict[int, Position]) -> None:
+        self._db.executemany(
+            "INSERT INTO sources (partition, last, chunk) VALUES (?, ?, ?) "
+            "ON CONFLICT (partition) DO UPDATE SET last = excluded.last, chunk = excluded.chunk",
+            [(p, last, chunk) for p, (last, chunk) in sources.items()],
+        )
 
     def dirty(self) -> list[Row]:
         return self._db.execute("SELECT word, window, count FROM counts WHERE dirty = 1").fetchall()
