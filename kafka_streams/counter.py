@@ -29,6 +29,7 @@ from kafka_streams.splitter import decode_delta
 from kafka_streams.store import PartitionStore
 from kafka_streams.tokenize import ALL_TIME, as_datetime
 from tweetpipe.dlq import DeadLetterPublisher
+from tweetpipe.kafka import read_to_end
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.model import WordCount
 from tweetpipe.settings import KafkaSettings
@@ -138,27 +139,9 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
     def _read_changelog(
         self, partition: int, start: int, handle: Callable[[ConsumerRecord], None]
     ) -> int:
-        """Feed every committed changelog record from `start` on; returns the end offset."""
+        """Feed every changelog record from `start` on; returns the end offset."""
         tp = TopicPartition(self._changelog_topic, partition)
-        reader = KafkaConsumer(
-            bootstrap_servers=self._kafka.servers,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-        )
-        reader.assign([tp])
-        reader.seek(tp, start)
-        deadline = time.monotonic() + 120
-        try:
-            while time.monotonic() < deadline:
-                for records in reader.poll(timeout_ms=200).values():
-                    for record in records:
-                        handle(record)
-                high = reader.highwater(tp)
-                if high is not None and (position := reader.position(tp)) >= high:
-                    return int(position)
-            raise TimeoutError(f"reading the changelog of partition {partition} did not finish")
-        finally:
-            reader.close()
+        return read_to_end(self._kafka.servers, tp, handle, start)
 
     def _restore(self, partition: int, store: PartitionStore) -> None:
         """Rebuild a partition's store from its changelog (committed transactions only)."""

@@ -7,10 +7,11 @@ starts at the committed offset and processes exactly that range again.
 
 from __future__ import annotations
 
-import time
-
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from tweetpipe.kafka import read_to_end
 
 Range = tuple[int, int]
 
@@ -30,24 +31,14 @@ class Intents:
 
     def latest(self) -> dict[int, Range]:
         """The last intent per input partition (reads the whole, compacted, topic)."""
-        reader = KafkaConsumer(bootstrap_servers=self._servers, enable_auto_commit=False)
-        tp = TopicPartition(self._topic, 0)
-        reader.assign([tp])
-        reader.seek_to_beginning(tp)
         latest: dict[int, Range] = {}
-        deadline = time.monotonic() + 60
-        try:
-            while time.monotonic() < deadline:
-                for records in reader.poll(timeout_ms=200).values():
-                    for record in records:
-                        first, last = orjson.loads(record.value)
-                        latest[int(record.key)] = (int(first), int(last))
-                high = reader.highwater(tp)
-                if high is not None and reader.position(tp) >= high:
-                    return latest
-            raise TimeoutError(f"could not read {self._topic} to its end")
-        finally:
-            reader.close()
+
+        def keep(record: ConsumerRecord) -> None:
+            first, last = orjson.loads(record.value)
+            latest[int(record.key)] = (int(first), int(last))
+
+        read_to_end(self._servers, TopicPartition(self._topic, 0), keep, timeout_s=60)
+        return latest
 
     def close(self) -> None:
         self._producer.close(timeout=5)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,7 @@ from kafka import (
     TopicPartition,
 )
 from kafka.admin import NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from tenacity import (
     RetryCallState,
@@ -192,3 +195,34 @@ def broker_reachable(settings: KafkaSettings, timeout_s: float = 1.0) -> bool:
         except OSError:
             continue
     return False
+
+
+def read_to_end(
+    servers: list[str],
+    tp: TopicPartition,
+    handle: Callable[[ConsumerRecord], None],
+    start: int = 0,
+    timeout_s: float = 120.0,
+) -> int:
+    """Feed every record of one partition from `start` to its end; returns the end offset.
+
+    "The end" is the high watermark carried by fetch responses, which the local broker reports
+    correctly (unlike its answer to a ListOffsets request).
+    """
+    reader = KafkaConsumer(
+        bootstrap_servers=servers, isolation_level="read_committed", enable_auto_commit=False
+    )
+    reader.assign([tp])
+    reader.seek(tp, start)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            for records in reader.poll(timeout_ms=200).values():
+                for record in records:
+                    handle(record)
+            high = reader.highwater(tp)
+            if high is not None and (position := reader.position(tp)) >= high:
+                return int(position)
+        raise TimeoutError(f"reading {tp.topic}[{tp.partition}] to its end took over {timeout_s}s")
+    finally:
+        reader.close()
