@@ -1,4 +1,4 @@
-"""Helpers both search backends share: opaque page cursors and histogram intervals.
+"""What both search backends share: opaque page cursors and Elasticsearch-style aggregations.
 
 A cursor carries the backend's position (search_after values, an offset, a keyset) plus a
 fingerprint of the query and sort it was issued for. Reusing it with a different query or sort
@@ -10,11 +10,20 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from datetime import timedelta
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
-from tweetpipe.search.base import SearchQuery, SortOrder, StoreError
+from tweetpipe.search.base import (
+    DateBucket,
+    SearchQuery,
+    SortOrder,
+    StoreError,
+    TermBucket,
+    TermField,
+)
 
 Position = list[int | float | str]
 
@@ -63,3 +72,34 @@ def fixed_interval(interval: timedelta) -> str:
     if millis < 1:
         raise StoreError(f"histogram interval must be at least 1 ms, got {interval}")
     return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
+
+
+class AggregationsFromJson(ABC):
+    """`terms` and `date_histogram` for a backend that answers Elasticsearch aggregation JSON
+    (Elasticsearch itself, and tantivy's searcher); the backend supplies `_aggregate`."""
+
+    @abstractmethod
+    def _aggregate(self, query: SearchQuery | None, agg: dict[str, Any]) -> list[dict[str, Any]]:
+        """The buckets of one aggregation over the documents matching `query`."""
+
+    def terms(
+        self, field: TermField, query: SearchQuery | None = None, size: int = 10
+    ) -> list[TermBucket]:
+        buckets = self._aggregate(query, {"terms": {"field": field, "size": size}})
+        result = [TermBucket(key=str(b["key"]), count=b["doc_count"]) for b in buckets]
+        return sorted(result, key=lambda b: -b.count)
+
+    def date_histogram(
+        self, query: SearchQuery | None = None, interval: timedelta = timedelta(minutes=1)
+    ) -> list[DateBucket]:
+        agg = {
+            "date_histogram": {
+                "field": "created_at",
+                "fixed_interval": fixed_interval(interval),
+                "min_doc_count": 1,
+            }
+        }
+        return [
+            DateBucket(start=datetime.fromtimestamp(b["key"] / 1000, UTC), count=b["doc_count"])
+            for b in self._aggregate(query, agg)
+        ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import (
@@ -30,7 +30,6 @@ from pydantic import ValidationError
 from tweetpipe.model import Tweet
 from tweetpipe.search.base import (
     BulkResult,
-    DateBucket,
     Hit,
     PageRequest,
     Rejection,
@@ -38,14 +37,12 @@ from tweetpipe.search.base import (
     SearchQuery,
     StoreError,
     StoreUnavailable,
-    TermBucket,
-    TermField,
 )
 from tweetpipe.search.common import (
+    AggregationsFromJson,
     decode_cursor,
     encode_cursor,
     fingerprint,
-    fixed_interval,
     offset_of,
 )
 from tweetpipe.settings import SearchSettings
@@ -123,7 +120,7 @@ def _reason(error: Any) -> str:
     return str(error)
 
 
-class ElasticsearchStore:
+class ElasticsearchStore(AggregationsFromJson):
     """`SearchStore` over one Elasticsearch index (created from a composable index template)."""
 
     def __init__(self, settings: SearchSettings, client: Elasticsearch | None = None) -> None:
@@ -260,30 +257,6 @@ class ElasticsearchStore:
         with _translated("count"):
             response = self._client.count(index=self._index, query=_es_query(query))
         return int(response["count"])
-
-    def terms(
-        self, field: TermField, query: SearchQuery | None = None, size: int = 10
-    ) -> list[TermBucket]:
-        agg = {"terms": {"field": field, "size": size}}
-        buckets = self._aggregate(query, agg)
-        result = [TermBucket(key=str(b["key"]), count=b["doc_count"]) for b in buckets]
-        return sorted(result, key=lambda b: -b.count)
-
-    def date_histogram(
-        self, query: SearchQuery | None = None, interval: timedelta = timedelta(minutes=1)
-    ) -> list[DateBucket]:
-        agg = {
-            "date_histogram": {
-                "field": "created_at",
-                "fixed_interval": fixed_interval(interval),
-                "min_doc_count": 1,
-            }
-        }
-        buckets = self._aggregate(query, agg)
-        return [
-            DateBucket(start=datetime.fromtimestamp(b["key"] / 1000, UTC), count=b["doc_count"])
-            for b in buckets
-        ]
 
     def _aggregate(self, query: SearchQuery | None, agg: dict[str, Any]) -> list[dict[str, Any]]:
         with _translated("aggregation"):

@@ -15,7 +15,7 @@ import html
 import os
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +27,19 @@ from tantivy import FieldType, Occur, Order, Query
 from tweetpipe.model import MAX_TEXT_LENGTH, Tweet
 from tweetpipe.search.base import (
     BulkResult,
-    DateBucket,
     Hit,
     PageRequest,
     SearchPage,
     SearchQuery,
     StoreError,
     StoreUnavailable,
-    TermBucket,
-    TermField,
 )
 from tweetpipe.search.common import (
+    AggregationsFromJson,
     Position,
     decode_cursor,
     encode_cursor,
     fingerprint,
-    fixed_interval,
     offset_of,
 )
 from tweetpipe.settings import SearchSettings
@@ -225,7 +222,7 @@ def _writer_threads(heap_bytes: int) -> int:
     return max(1, min(os.cpu_count() or 1, 8, heap_bytes // MIN_HEAP_PER_THREAD))
 
 
-class TantivyStore:
+class TantivyStore(AggregationsFromJson):
     """`SearchStore` over a tantivy index directory; see the module docstring for the rules."""
 
     def __init__(self, settings: SearchSettings, *, writer: bool = False) -> None:
@@ -397,29 +394,6 @@ class TantivyStore:
         if query is None:
             return searcher.num_docs
         return _count(searcher, _to_query(query))
-
-    def terms(
-        self, field: TermField, query: SearchQuery | None = None, size: int = 10
-    ) -> list[TermBucket]:
-        agg = {"terms": {"field": field, "size": size}}
-        buckets = self._aggregate(query, agg)
-        result = [TermBucket(key=str(b["key"]), count=b["doc_count"]) for b in buckets]
-        return sorted(result, key=lambda b: -b.count)
-
-    def date_histogram(
-        self, query: SearchQuery | None = None, interval: timedelta = timedelta(minutes=1)
-    ) -> list[DateBucket]:
-        agg = {
-            "date_histogram": {
-                "field": "created_at",
-                "fixed_interval": fixed_interval(interval),
-                "min_doc_count": 1,
-            }
-        }
-        return [
-            DateBucket(start=datetime.fromtimestamp(b["key"] / 1000, UTC), count=b["doc_count"])
-            for b in self._aggregate(query, agg)
-        ]
 
     def _aggregate(self, query: SearchQuery | None, agg: dict[str, Any]) -> list[dict[str, Any]]:
         searcher = self._searcher()
