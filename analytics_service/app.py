@@ -29,7 +29,7 @@ from analytics_service.db import TRANSIENT_ERRORS, display_url, make_engine, pin
 from analytics_service.repository import WordCountRepository
 from analytics_service.settings import AnalyticsSettings
 from tweetpipe.admin import HealthCheck, admin_router
-from tweetpipe.batch_consumer import BatchConsumer, BatchPolicy
+from tweetpipe.batch_consumer import BatchConsumer
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import TopicSpec, broker_reachable, ensure_topics, make_consumer, make_producer
 from tweetpipe.lifecycle import StopSignal
@@ -79,11 +79,8 @@ def consume(settings: AnalyticsSettings, repository: WordCountRepository, stop: 
         isolation_level=options.isolation_level,
     )
     producer = make_producer(kafka, client_id=f"{SERVICE}-dlq", linger_ms=0)
-    policy = BatchPolicy(
-        options.batch_size, options.batch_wait_ms, options.retry_initial_s, options.retry_max_s
-    )
     loop = AnalyticsConsumer(
-        BatchConsumer(consumer, policy, stop),
+        BatchConsumer(consumer, options, stop),
         repository,
         DeadLetterPublisher(producer, kafka.dlq_topic, stage=SERVICE),
         options,

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 
+from tweetpipe.batch_consumer import BatchOptions
 from tweetpipe.settings import AdminSettings, ServiceSettings
 
 
-class AnalyticsOptions(BaseModel):
+class AnalyticsOptions(BatchOptions):
+    """Batches are upserted in one SQL transaction each, then committed."""
+
     group_id: str = "analytics-service"
-    batch_size: int = Field(default=5000, ge=1)
-    """Most records upserted (in one SQL transaction) and committed together."""
-    batch_wait_ms: int = Field(default=200, ge=0)
-    """How long to gather a batch before storing what is there: bounds freshness."""
-    retry_initial_s: float = Field(default=0.2, gt=0)
-    retry_max_s: float = Field(default=30.0, gt=0)
-    progress_interval_s: float = Field(default=5.0, gt=0)
     database_startup_timeout_s: float = Field(default=120.0, gt=0)
     """How long to wait for the database at start-up (it may start after this service)."""
     isolation_level: Literal["read_committed", "read_uncommitted"] = "read_committed"

@@ -7,6 +7,7 @@ import logging
 from kafka_to_elastic.settings import SinkSettings
 from kafka_to_elastic.sink import Sink
 from tweetpipe.admin import AdminServer
+from tweetpipe.batch_consumer import BatchConsumer
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import (
     broker_reachable,
@@ -52,7 +53,7 @@ def run(settings: SinkSettings, stop: StopSignal | None = None) -> None:
         settings.sink.group_id,
     )
     sink = Sink(
-        consumer,
+        BatchConsumer(consumer, settings.sink, stop),
         store,
         DeadLetterPublisher(producer, kafka.dlq_topic, stage=SERVICE),
         settings.sink,

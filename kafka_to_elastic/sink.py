@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import time
 
-from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from tenacity import RetryCallState
 
 from kafka_to_elastic import metrics
 from kafka_to_elastic.settings import SinkOptions
-from tweetpipe.batch_consumer import BatchConsumer, BatchPolicy
+from tweetpipe.batch_consumer import BatchConsumer
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.model import Tweet
@@ -31,22 +30,13 @@ log = logging.getLogger(__name__)
 class Sink:
     def __init__(
         self,
-        consumer: KafkaConsumer,
+        batches: BatchConsumer,
         store: SearchStore,
         dead_letters: DeadLetterPublisher,
         options: SinkOptions,
         stop: StopSignal,
     ) -> None:
-        self._batches = BatchConsumer(
-            consumer,
-            BatchPolicy(
-                options.batch_size,
-                options.batch_wait_ms,
-                options.retry_initial_s,
-                options.retry_max_s,
-            ),
-            stop,
-        )
+        self._batches = batches
         self._store = store
         self._dead_letters = dead_letters
         self._options = options

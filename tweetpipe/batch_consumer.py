@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
+from pydantic import BaseModel, Field
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from tweetpipe.kafka import consumer_lag
@@ -33,20 +33,22 @@ class ShutdownRequested(Exception):
     """Stop arrived while waiting for the destination: leave without committing the batch."""
 
 
-@dataclass(frozen=True)
-class BatchPolicy:
-    batch_size: int
-    """Most records handed out (and committed) together."""
-    batch_wait_ms: int
+class BatchOptions(BaseModel):
+    """Settings every batch → write → commit stage has; stages subclass it to add their own."""
+
+    batch_size: int = Field(default=5000, ge=1)
+    """Most records written (and committed) together."""
+    batch_wait_ms: int = Field(default=200, ge=0)
     """How long to gather a batch after its first record: bounds freshness."""
-    retry_initial_s: float
-    retry_max_s: float
+    retry_initial_s: float = Field(default=0.2, gt=0)
+    retry_max_s: float = Field(default=30.0, gt=0)
+    progress_interval_s: float = Field(default=5.0, gt=0)
 
 
 class BatchConsumer:
     """Wraps a subscribed consumer (auto-commit off) for batch → write → commit loops."""
 
-    def __init__(self, consumer: KafkaConsumer, policy: BatchPolicy, stop: StopSignal) -> None:
+    def __init__(self, consumer: KafkaConsumer, policy: BatchOptions, stop: StopSignal) -> None:
         self.consumer = consumer
         self._policy = policy
         self._stop = stop
