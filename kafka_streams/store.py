@@ -191,13 +191,3 @@ def read_top(path: Path, window: int, n: int) -> list[tuple[str, int]]:
     finally:
         conn.close()
 
-
-def read_windows(path: Path) -> list[int]:
-    if not path.exists():
-        return []
-    conn = connect(path, readonly=True)
-    try:
-        rows = conn.execute("SELECT DISTINCT window FROM counts WHERE window >= 0").fetchall()
-        return [int(r[0]) for r in rows]
-    finally:
-        conn.close()
