@@ -190,4 +190,3 @@ def read_top(path: Path, window: int, n: int) -> list[tuple[str, int]]:
         return [(str(w), int(c)) for w, c in rows]
     finally:
         conn.close()
-
