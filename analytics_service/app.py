@@ -25,9 +25,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from analytics_service import api, migrate
 from analytics_service.consumer import AnalyticsConsumer
-from analytics_service.db import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
 from analytics_service.repository import WordCountRepository
 from analytics_service.settings import AnalyticsSettings
+from analytics_service.tables import SCHEMA
 from tweetpipe.admin import HealthCheck, admin_router
 from tweetpipe.batch_consumer import BatchConsumer
 from tweetpipe.dlq import DeadLetterPublisher
@@ -35,6 +35,7 @@ from tweetpipe.kafka import TopicSpec, broker_reachable, ensure_topics, make_con
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.logs import configure_logging
 from tweetpipe.settings import KafkaSettings
+from tweetpipe.sql import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
 
 SERVICE = "analytics-service"
 STOP_TIMEOUT_S = 30
@@ -130,7 +131,7 @@ def run(settings: AnalyticsSettings) -> int:
     configure_logging(SERVICE, settings.log_level, settings.log_file)
     # Installed first: uvicorn replaces it while serving and hands the signal back on exit.
     stop = StopSignal().install()
-    engine = make_engine(settings.sql_url)
+    engine = make_engine(settings.sql_url, SCHEMA)
     wait_for_database(engine, settings.analytics.database_startup_timeout_s)
     migrate.upgrade(engine)
     log.info("database %s at schema revision %s", display_url(engine), migrate.head_revision())

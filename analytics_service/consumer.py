@@ -19,7 +19,6 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from tenacity import RetryCallState
 
 from analytics_service import metrics
-from analytics_service.db import TRANSIENT_ERRORS
 from analytics_service.decode import DecodedCounts, decode
 from analytics_service.repository import UpsertResult, WordCountRepository
 from analytics_service.settings import AnalyticsOptions
@@ -29,6 +28,7 @@ from tweetpipe.lifecycle import StopSignal
 from tweetpipe.model import WordCount
 from tweetpipe.progress import Progress
 from tweetpipe.records import DeadLetter
+from tweetpipe.sql import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analytics_service import migrate
-from analytics_service.db import make_engine
 from analytics_service.repository import WordCountRepository
 from analytics_service.settings import AnalyticsOptions
+from analytics_service.tables import SCHEMA
 from tests.support.postgres import PostgresServer
 from tweetpipe.model import WordCount
+from tweetpipe.sql import make_engine
 
 VOCABULARY = 5000
 WINDOW = timedelta(minutes=1)
@@ -59,7 +60,7 @@ def measure_analytics_rows(count: int, batch_size: int | None = None) -> float:
     size = batch_size or AnalyticsOptions().batch_size
     updates = count_updates(count)
     with PostgresServer(fast=False) as postgres:
-        engine = make_engine(postgres.create_database("bench"))
+        engine = make_engine(postgres.create_database("bench"), SCHEMA)
         try:
             migrate.upgrade(engine)
             repository = WordCountRepository(engine)

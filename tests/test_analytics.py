@@ -24,7 +24,6 @@ from sqlmodel import SQLModel
 
 from analytics_service import migrate
 from analytics_service.app import analytics_topics
-from analytics_service.db import make_engine
 from analytics_service.repository import TABLE, WordCountRepository
 from analytics_service.settings import AnalyticsSettings
 from analytics_service.tables import SCHEMA
@@ -35,6 +34,7 @@ from tests.support.services import ServiceProcess, metric_value
 from tweetpipe.kafka import ensure_topics
 from tweetpipe.model import WordCount
 from tweetpipe.settings import KafkaSettings
+from tweetpipe.sql import make_engine
 
 GROUP = "analytics-service"
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -64,7 +64,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, SCHEMA)
     yield engine
     engine.dispose()
 
@@ -452,7 +452,7 @@ def test_offsets_are_committed_only_after_the_database_has_the_rows(
     first, second = updates[: len(updates) // 2], updates[len(updates) // 2 :]
     with PostgresServer() as postgres:
         url = postgres.create_database("outage")
-        engine = make_engine(url)
+        engine = make_engine(url, SCHEMA)
         service = Analytics(analytics_kafka, url, tmp_path)
         try:
             produce_counts(analytics_kafka, first)
@@ -503,7 +503,7 @@ def test_the_service_waits_for_a_late_database(
         updates = count_updates(seed=2, windows=1)
         produce_counts(analytics_kafka, updates)
         service.wait_committed(len(updates))
-        engine = make_engine(postgres.url())
+        engine = make_engine(postgres.url(), SCHEMA)
         try:
             assert stored_counts(engine) == largest(updates)
         finally:

@@ -1,4 +1,7 @@
-"""Engines for either SQL backend, configured so the rest of the code need not care which."""
+"""Engines for either SQL backend, shared by every service that keeps data in SQL.
+
+Services name their PostgreSQL schema; on SQLite (no schemas) it is translated away.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,6 @@ from tenacity import (
     wait_exponential,
 )
 
-from analytics_service.tables import SCHEMA
-
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
@@ -28,10 +29,10 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 """Errors worth retrying: the database is unavailable, not the data wrong."""
 
 
-def make_engine(url: str, connect_timeout_s: int = 5) -> Engine:
+def make_engine(url: str, schema: str | None = None, connect_timeout_s: int = 5) -> Engine:
     """An engine for `url` (`postgresql+psycopg2://…` or `sqlite:///path`).
 
-    SQLite: schema `analytics` is translated to the default schema (SQLite has none), the
+    SQLite: `schema` is translated to the default schema (SQLite has none), the
     file's directory is created, and WAL mode lets the API read while the consumer writes.
     PostgreSQL: pooled connections are pinged before use, so a database restart costs one
     retried batch instead of a stream of errors from dead connections.
@@ -42,7 +43,7 @@ def make_engine(url: str, connect_timeout_s: int = 5) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             parsed,
-            execution_options={"schema_translate_map": {SCHEMA: None}},
+            execution_options={"schema_translate_map": {schema: None}} if schema else {},
             connect_args={"timeout": 30},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
