@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from tweetpipe.model import Tweet
-
-_NON_WORD = re.compile(r"\W+")
-
-
-def words(text: str, stop_words: frozenset[str] = frozenset()) -> list[str]:
-    """Lower-case, split on non-word characters (the classic Kafka Streams word count)."""
-    return [w for w in _NON_WORD.split(text.lower()) if w and w not in stop_words]
+from tweetpipe.text import words
 
 
 def window_start(moment: datetime, window_seconds: int) -> int:
