@@ -1,0 +1,80 @@
+"""gateway-service: the single entry point in front of the query, analytics and streams APIs.
+
+- `routing.py`: `/{route}/**` → an instance found through Eureka, in turn;
+- `ratelimit.py`: token buckets per caller (user or address), in Redis or in process;
+- `breaker.py`: a circuit breaker per route, with JSON fallbacks naming the route;
+- `proxy.py`: the forwarding itself, streaming bodies both ways;
+- `callers.py`: the caller's identity, from a verified token.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+from tweetpipe.auth import TokenValidator
+
+from gateway.breaker import RouteBreaker
+from gateway.callers import CallerIdentity
+from gateway.proxy import Proxy
+from gateway.ratelimit import RateLimiter
+from gateway.routing import Lookup, Route
+from gateway.settings import GatewaySettings
+from tweetpipe.admin import HealthCheck, admin_router
+from tweetpipe.logs import configure_logging
+
+SERVICE = "gateway-service"
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: GatewaySettings,
+    validator: TokenValidator,
+    lookup: Lookup | None,
+    redis: Redis | None,
+    checks: Mapping[str, HealthCheck],
+) -> FastAPI:
+    routes = [Route(route, lookup) for route in settings.routes]
+    limiter = RateLimiter(settings.rate_limit, redis)
+    breakers = {route.id: RouteBreaker(route.id, settings.breaker) for route in settings.routes}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
+            app.state.proxy = Proxy(routes, client, limiter, breakers, CallerIdentity(validator))
+            yield
+
+    app = FastAPI(title=SERVICE, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.include_router(admin_router(SERVICE, checks))
+
+    @app.api_route("/{path:path}", methods=METHODS, include_in_schema=False)
+    async def forward(request: Request) -> Response:
+        proxy: Proxy = request.app.state.proxy
+        return await proxy.handle(request)
+
+    return app
+
+
+def run(settings: GatewaySettings) -> int:
+    """Serve until SIGTERM/SIGINT."""
+    configure_logging(SERVICE, settings.log_level, settings.log_file)
+    redis = Redis.from_url(settings.rate_limit.redis_url) if settings.rate_limit.redis_url else None
+    checks: dict[str, HealthCheck] = {}
+    if settings.rate_limit.redis_url:
+        sync_redis = SyncRedis.from_url(settings.rate_limit.redis_url, socket_timeout=1)
+        checks["redis"] = lambda: bool(sync_redis.ping())
+    app = create_app(settings, TokenValidator(settings.auth), None, redis, checks)
+    for route in settings.routes:
+        log.info("route /%s/** → %s %s", route.id, route.service_id, route.urls)
+    host, port = settings.admin.host, settings.admin.port
+    log.info("starting the gateway on http://%s:%d", host, port)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    return 0
