@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.issuer import DevIssuer
 from tests.support.ports import free_port
 from tweetpipe.kafka import ensure_topics, pipeline_topics
 from tweetpipe.local.broker import TansuBroker
@@ -23,3 +24,11 @@ def kafka_settings(broker: TansuBroker) -> KafkaSettings:
     settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, startup_timeout_s=30)
     ensure_topics(settings, pipeline_topics(settings))
     return settings
+
+
+@pytest.fixture(scope="session")
+def dev_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevIssuer]:
+    """One dev issuer for the whole run (it is stateless but for sessions and refresh tokens)."""
+    issuer = DevIssuer(tmp_path_factory.mktemp("issuer")).start()
+    yield issuer
+    issuer.stop()

@@ -62,7 +62,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _form_request(request: Request, values: dict[str, str]) -> FormRequest:
-    return FormRequest(request.method, str(request.url), dict(request.headers), values)
+    return FormRequest(request.method, str(request.url), request.headers, values)
 
 
 def realm_router(issuer: Issuer, base_url: str) -> APIRouter:

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,9 @@ class FormPayload(OAuth2Payload):  # type: ignore[misc]
 class FormRequest(OAuth2Request):  # type: ignore[misc]
     """A Starlette request whose query and form were read beforehand (authlib is sync)."""
 
-    def __init__(self, method: str, url: str, headers: dict[str, str], values: dict[str, str]):
+    def __init__(
+        self, method: str, url: str, headers: Mapping[str, str], values: dict[str, str]
+    ) -> None:
         super().__init__(method, url, headers=headers)
         self.payload = FormPayload(values)
         self._values = values
@@ -250,14 +253,23 @@ class Issuer(AuthorizationServer):  # type: ignore[misc]
         return jwt.encode(header, claims, self.key)
 
 
+class InvalidUserCredentials(InvalidGrantError):  # type: ignore[misc]
+    """Keycloak's answer to a wrong password: 401 invalid_grant (authlib would say 400)."""
+
+    status_code = 401
+
+    def __init__(self) -> None:
+        super().__init__("Invalid user credentials")
+
+
 class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
     def authenticate_user(self, username: str, password: str) -> User:
         issuer: Issuer = self.server
         user = issuer.realm.authenticate(username, password)
-        if user is None:  # Keycloak's answer, rather than authlib's invalid_request
-            raise InvalidGrantError("Invalid user credentials")
+        if user is None:
+            raise InvalidUserCredentials()
         return user
 
 
