@@ -36,6 +36,7 @@ from tweetpipe.lifecycle import StopSignal
 from tweetpipe.logs import configure_logging
 from tweetpipe.settings import KafkaSettings
 from tweetpipe.sql import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
+from tweetpipe.telemetry import instrument_app, start_tracing
 
 SERVICE = "analytics-service"
 STOP_TIMEOUT_S = 30
@@ -50,7 +51,7 @@ def create_app(repository: WordCountRepository, checks: Mapping[str, HealthCheck
     app.include_router(api.router)
     app.include_router(admin_router(SERVICE, checks))
     app.add_exception_handler(SQLAlchemyError, _database_error)
-    return app
+    return instrument_app(app)
 
 
 async def _database_error(_request: Request, error: Exception) -> JSONResponse:
@@ -129,6 +130,7 @@ class ConsumerThread(threading.Thread):
 def run(settings: AnalyticsSettings) -> int:
     """Serve until SIGTERM/SIGINT (exit 0) or a consumer failure (exit 1)."""
     configure_logging(SERVICE, settings.log_level, settings.log_file)
+    start_tracing(SERVICE, settings.tracing)
     # Installed first: uvicorn replaces it while serving and hands the signal back on exit.
     stop = StopSignal().install()
     engine = make_engine(settings.sql_url, SCHEMA)

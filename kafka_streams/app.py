@@ -33,6 +33,7 @@ from tweetpipe.kafka import (
 )
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.logs import configure_logging
+from tweetpipe.telemetry import start_tracing
 
 SERVICE = "kafka-streams-service"
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def transactional_producer(settings: StreamsSettings, role: str) -> KafkaProduce
 
 def run(settings: StreamsSettings, stop: StopSignal | None = None) -> None:
     configure_logging(SERVICE, settings.log_level, settings.log_file)
+    start_tracing(SERVICE, settings.tracing)
     stop = stop or StopSignal().install()
     options, kafka = settings.streams, settings.kafka
     ensure_topics(kafka, topics(settings))

@@ -33,7 +33,9 @@ from kafka_streams.directory import partition_for
 from kafka_streams.intents import Intents
 from kafka_streams.tokenize import count_batch
 from tweetpipe.dlq import DeadLetterPublisher
+from tweetpipe.kafka import consumer_lag
 from tweetpipe.lifecycle import StopSignal
+from tweetpipe.pipeline_metrics import RECORDS_CONSUMED, export_lag
 from tweetpipe.records import decode
 
 log = logging.getLogger(__name__)
@@ -117,13 +119,21 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
 
     def run(self) -> None:
         while not self._stop.is_set():
-            self._batcher.add(self._consumer.poll(timeout_ms=100))
+            polled = self._consumer.poll(timeout_ms=100)
+            self._batcher.add(polled)
+            self._measure(polled)
             if self._unchecked:
                 self._find_unfinished_ranges()
             if self._batcher.due():
                 self._process(self._batcher.take())
         if len(self._batcher):
             self._process(self._batcher.take())
+
+    def _measure(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Records read and input lag, on the same panels as the other consuming stages."""
+        for tp, records in polled.items():
+            RECORDS_CONSUMED.labels(self._group_id, tp.topic).inc(len(records))
+        export_lag(self._group_id, consumer_lag(self._consumer))
 
     def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
         """Finish the batch before the partitions move, so the next owner starts after it."""

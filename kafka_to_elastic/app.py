@@ -19,6 +19,7 @@ from tweetpipe.kafka import (
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.logs import configure_logging
 from tweetpipe.search import open_store
+from tweetpipe.telemetry import start_tracing
 
 SERVICE = "kafka-to-elastic"
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 def run(settings: SinkSettings, stop: StopSignal | None = None) -> None:
     configure_logging(SERVICE, settings.log_level, settings.log_file)
+    start_tracing(SERVICE, settings.tracing)
     stop = stop or StopSignal().install()
     kafka = settings.kafka
     ensure_topics(kafka, pipeline_topics(kafka))

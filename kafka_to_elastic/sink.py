@@ -23,6 +23,7 @@ from tweetpipe.model import Tweet
 from tweetpipe.progress import Progress
 from tweetpipe.records import DeadLetter, decode
 from tweetpipe.search import BulkResult, SearchStore, StoreUnavailable
+from tweetpipe.tracing import traced_batch
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,14 @@ class Sink:
     def process(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
         batch = decode(records)
-        result = self._index_until_durable([tweet for tweet, _ in batch.tweets.values()])
-        dead = list(batch.dead)
-        for rejection in result.rejected:
-            _, record = batch.tweets[rejection.tweet_id]
-            dead.append(DeadLetter(record, "StoreRejected", rejection.reason))
-        self._dead_letters.publish_all(dead)
-        self._batches.commit(records)
+        with traced_batch("index tweet", batch.span_attributes):
+            result = self._index_until_durable([tweet for tweet, _ in batch.tweets.values()])
+            dead = list(batch.dead)
+            for rejection in result.rejected:
+                _, record = batch.tweets[rejection.tweet_id]
+                dead.append(DeadLetter(record, "StoreRejected", rejection.reason))
+            self._dead_letters.publish_all(dead)
+            self._batches.commit(records)
         self.indexed += result.indexed
         self.dead_lettered += len(dead)
         metrics.INDEXED.inc(result.indexed)

@@ -17,6 +17,8 @@ from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from tweetpipe.telemetry import instrument_app
+
 log = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], bool]
@@ -77,6 +79,7 @@ class AdminServer:
         app.include_router(admin_router(service, checks))
         for router in routers:
             app.include_router(router)
+        instrument_app(app)
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="admin", daemon=True)

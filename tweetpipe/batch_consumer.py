@@ -23,6 +23,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 
 from tweetpipe.kafka import consumer_lag
 from tweetpipe.lifecycle import StopSignal
+from tweetpipe.pipeline_metrics import RECORDS_CONSUMED, export_lag
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class BatchConsumer:
         self.consumer = consumer
         self._policy = policy
         self._stop = stop
+        self._group = str(consumer.config["group_id"])
 
     def run(
         self, process: Callable[[list[ConsumerRecord]], None], after_poll: Callable[[], None]
@@ -87,8 +89,9 @@ class BatchConsumer:
                 if timeout_ms <= 0:
                     break
             polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=size - len(records))
-            for partition_records in polled.values():
+            for tp, partition_records in polled.items():
                 records.extend(partition_records)
+                RECORDS_CONSUMED.labels(self._group, tp.topic).inc(len(partition_records))
             if records and deadline is None:
                 deadline = time.monotonic() + self._policy.batch_wait_ms / 1000
             if not polled and deadline is None:
@@ -155,4 +158,7 @@ class BatchConsumer:
             log.warning("offset commit failed, batch will be re-delivered: %s", exc)
 
     def lag(self) -> dict[TopicPartition, int]:
-        return consumer_lag(self.consumer)
+        """Lag per assigned partition, also exported as `tweetpipe_consumer_lag`."""
+        lags = consumer_lag(self.consumer)
+        export_lag(self._group, lags)
+        return lags

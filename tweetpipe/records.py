@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -11,6 +11,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
 from tweetpipe.model import Tweet
+from tweetpipe.tracing import SpanAttributes
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,6 +30,13 @@ class DecodedBatch:
     tweets: dict[int, tuple[Tweet, ConsumerRecord]] = field(default_factory=dict)
     """By tweet id: a re-sent tweet later in the batch replaces the earlier one."""
     dead: list[DeadLetter] = field(default_factory=list)
+
+    def span_attributes(self) -> Iterator[tuple[ConsumerRecord, SpanAttributes]]:
+        """What a trace shows about each record: its tweet id, or why it was dead-lettered."""
+        for tweet, record in self.tweets.values():
+            yield record, {"tweet.id": tweet.id}
+        for letter in self.dead:
+            yield letter.record, {"dlq.error": letter.error, "dlq.reason": letter.reason[:200]}
 
 
 def describe(error: ValidationError) -> str:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tweetpipe.config_sources import ConfigRepoSource, ConfigServerSource
+from tweetpipe.telemetry import TracingSettings
 
 Profile = Literal["local", "docker"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +89,7 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path(".tweetpipe")
     kafka: KafkaSettings = KafkaSettings()
     admin: AdminSettings = AdminSettings()
+    tracing: TracingSettings = TracingSettings()
 
     @classmethod
     def settings_customise_sources(

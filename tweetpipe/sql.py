@@ -19,6 +19,8 @@ from tenacity import (
     wait_exponential,
 )
 
+from tweetpipe.telemetry import instrument_engine
+
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
@@ -47,11 +49,12 @@ def make_engine(url: str, schema: str | None = None, connect_timeout_s: int = 5)
             connect_args={"timeout": 30},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
+        return instrument_engine(engine)
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
         connect_args["connect_timeout"] = connect_timeout_s
-    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    return instrument_engine(engine)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

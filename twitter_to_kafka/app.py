@@ -8,6 +8,7 @@ from tweetpipe.admin import AdminServer
 from tweetpipe.kafka import broker_reachable, ensure_topics, make_producer, pipeline_topics
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.logs import configure_logging
+from tweetpipe.telemetry import start_tracing
 from twitter_to_kafka.generator import TweetGenerator
 from twitter_to_kafka.publisher import TweetPublisher
 from twitter_to_kafka.settings import GeneratorSettings
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 def run(settings: GeneratorSettings, stop: StopSignal | None = None) -> int:
     """Run until the configured count is produced or a stop signal; returns tweets produced."""
     configure_logging(SERVICE, settings.log_level, settings.log_file)
+    start_tracing(SERVICE, settings.tracing)
     stop = stop or StopSignal().install()
     ensure_topics(settings.kafka, pipeline_topics(settings.kafka))
     producer = make_producer(settings.kafka, client_id=SERVICE)

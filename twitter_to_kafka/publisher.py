@@ -78,7 +78,9 @@ class TweetPublisher:
 
     def _send(self, tweet: Tweet) -> None:
         if self._traced:
-            with tracer.start_as_current_span("publish tweet", kind=trace.SpanKind.PRODUCER):
+            with tracer.start_as_current_span(
+                "publish tweet", kind=trace.SpanKind.PRODUCER, attributes={"tweet.id": tweet.id}
+            ):
                 future = self._produce(tweet, headers_with_trace_context())
         else:
             future = self._produce(tweet, [])

@@ -1,0 +1,128 @@
+"""Tracing (OpenTelemetry → Zipkin) and HTTP metrics, switched on the same way in every service.
+
+Tracing is off unless `tracing.zipkin_endpoint` is set, and then costs nothing: the SDK and the
+instrumentations are imported only when it is on, and hot loops check `tracing_enabled()`.
+HTTP metrics are always on: they land in the default Prometheus registry that `/metrics` serves.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+from opentelemetry import trace
+from pydantic import BaseModel, Field
+
+from tweetpipe.http_metrics import instrument_http_metrics
+from tweetpipe.tracing import tracing_enabled
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+log = logging.getLogger(__name__)
+
+NOT_TRACED_URLS = "/health,/metrics"
+"""Probes and scrapes would drown the traces people look for."""
+
+
+class TracingSettings(BaseModel):
+    zipkin_endpoint: str | None = None
+    """Zipkin v2 JSON endpoint (e.g. `http://zipkin:9411/api/v2/spans`); unset = tracing off."""
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    """Share of new traces recorded; downstream stages follow the upstream decision."""
+    export_timeout_s: int = Field(default=10, ge=1)
+    max_queue_size: int = Field(default=8192, ge=1)
+    """Spans waiting for export; beyond it new spans are dropped rather than blocking work."""
+
+
+class Telemetry:
+    """The installed tracer provider; `shutdown()` flushes spans still queued."""
+
+    def __init__(self, service: str, provider: object | None) -> None:
+        self.service = service
+        self._provider = provider
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self._provider is not None
+
+    def shutdown(self) -> None:
+        with self._lock:
+            provider, self._provider = self._provider, None
+        if provider is not None:
+            from opentelemetry.sdk.trace import TracerProvider
+
+            assert isinstance(provider, TracerProvider)
+            provider.shutdown()  # flushes the batch processor
+
+
+def start_tracing(service: str, settings: TracingSettings) -> Telemetry:
+    """Install the SDK with the Zipkin exporter and the client instrumentations, once.
+
+    Called by each service at start-up, before it builds clients and apps. Spans still queued
+    are flushed at interpreter exit (services exit normally on SIGTERM) or by `shutdown()`.
+    """
+    if settings.zipkin_endpoint is None:
+        return Telemetry(service, None)
+    if tracing_enabled():
+        raise RuntimeError("tracing is already installed in this process")
+    from opentelemetry.exporter.zipkin.json import ZipkinExporter
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.kafka import KafkaInstrumentor
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    provider = TracerProvider(
+        resource=Resource.create({SERVICE_NAME: service}),
+        sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
+        shutdown_on_exit=False,  # our own exit hook below, so shutdown() and exit flush once
+    )
+    exporter = ZipkinExporter(endpoint=settings.zipkin_endpoint, timeout=settings.export_timeout_s)
+    provider.add_span_processor(
+        BatchSpanProcessor(exporter, max_queue_size=settings.max_queue_size)
+    )
+    trace.set_tracer_provider(provider)
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    KafkaInstrumentor().instrument(tracer_provider=provider)
+    # Elasticsearch: the 8.x client creates its own spans through the global provider.
+    telemetry = Telemetry(service, provider)
+    atexit.register(telemetry.shutdown)
+    log.info(
+        "tracing to %s (sample ratio %g)",
+        settings.zipkin_endpoint,
+        settings.sample_ratio,
+        extra={"tracing.endpoint": settings.zipkin_endpoint},
+    )
+    return telemetry
+
+
+def instrument_app(app: FastAPI) -> FastAPI:
+    """HTTP metrics on every FastAPI app, plus server spans when tracing is on."""
+    instrument_http_metrics(app)
+    if tracing_enabled():
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls=NOT_TRACED_URLS)
+    return app
+
+
+def instrument_engine(engine: Engine) -> Engine:
+    """A span per SQL statement on `engine`, when tracing is on."""
+    if tracing_enabled():
+        # The instrumentor's `instrument(engine=…)` works once per process; its engine tracer
+        # is what it attaches, and can be attached to every engine a service makes.
+        from opentelemetry import metrics
+        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+        name = "opentelemetry.instrumentation.sqlalchemy"
+        connections = metrics.get_meter(name).create_up_down_counter(
+            "db.client.connections.usage", unit="connections"
+        )
+        EngineTracer(trace.get_tracer(name), engine, connections)  # type: ignore[no-untyped-call]
+    return engine
