@@ -1,0 +1,69 @@
+"""Who may read what. Super users read every document; users read the documents they hold a
+READ permission for; anyone else is refused. Administrators manage the permissions."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from tweetpipe.auth import CurrentPrincipal, Principal
+
+from query_service.permissions import PermissionRepository
+
+USER_ROLE = "app_user_role"
+ADMIN_ROLE = "app_admin_role"
+SUPER_USER_ROLE = "app_super_user_role"
+FORBIDDEN = "you do not have permission to read documents"
+log = logging.getLogger(__name__)
+
+
+class ReadScope:
+    """What one caller may read: every document (`ids is None`) or exactly `ids`."""
+
+    def __init__(
+        self, principal: Principal, permissions: PermissionRepository, everything: bool
+    ) -> None:
+        self.principal = principal
+        self._permissions = permissions
+        self._everything = everything
+
+    @property
+    def username(self) -> str:
+        return self.principal.username or self.principal.subject
+
+    def ids(self) -> frozenset[int] | None:
+        """The readable ids to filter the store query by; None means no filter."""
+        if self._everything:
+            return None
+        return self._permissions.readable_ids(self.username)
+
+    def require(self, document_id: int) -> None:
+        if self._everything or self._permissions.can_read(self.username, document_id):
+            return
+        log.info(
+            "refused document %d to %s: no READ permission",
+            document_id,
+            self.username,
+            extra={"user.name": self.username},
+        )
+        raise HTTPException(403, "you do not have permission to read this document")
+
+
+def get_permissions(request: Request) -> PermissionRepository:
+    repository: PermissionRepository = request.app.state.permissions
+    return repository
+
+
+Permissions = Annotated[PermissionRepository, Depends(get_permissions)]
+
+
+def read_scope(principal: CurrentPrincipal, permissions: Permissions) -> ReadScope:
+    if principal.has_any_role(SUPER_USER_ROLE):
+        return ReadScope(principal, permissions, everything=True)
+    if principal.has_any_role(USER_ROLE):
+        return ReadScope(principal, permissions, everything=False)
+    raise HTTPException(403, FORBIDDEN)
+
+
+Scope = Annotated[ReadScope, Depends(read_scope)]

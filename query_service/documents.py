@@ -1,0 +1,254 @@
+"""The document API: the classic endpoints (`/documents`, `/documents/{id}`, by text) and
+the search endpoint with highlights, cursors and aggregations.
+
+Store calls block (tantivy, the Elasticsearch client), so the routes that make them are plain
+`def`s that FastAPI runs in its threadpool. Every route filters by the caller's read scope
+inside the store query.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from query_service.access import Scope
+from query_service.enrichment import WordCounts
+from query_service.schemas import (
+    Aggregations,
+    DocumentListV1,
+    DocumentListV2,
+    DocumentV1,
+    DocumentV2,
+    ErrorMessage,
+    PageLinks,
+    SearchHit,
+    SearchResponse,
+    TextQuery,
+)
+from query_service.versioning import ApiVersion, versioned, versioned_responses
+from tweetpipe.model import Tweet
+from tweetpipe.search import (
+    MAX_PAGE_SIZE,
+    MAX_QUERY_LENGTH,
+    PageRequest,
+    SearchPage,
+    SearchQuery,
+    SearchStore,
+    SortOrder,
+)
+
+MAX_CURSOR_LENGTH = 2048
+TOP_HASHTAGS = 10
+ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorMessage, "description": "A cursor that is invalid or for another query"},
+    401: {"model": ErrorMessage, "description": "Missing or invalid bearer token"},
+    403: {"model": ErrorMessage, "description": "Missing role or document permission"},
+    503: {"model": ErrorMessage, "description": "The search store is unavailable"},
+}
+router = APIRouter(prefix="/documents", tags=["documents"], responses=ERRORS)
+
+
+def get_store(request: Request) -> SearchStore:
+    store: SearchStore = request.app.state.store
+    return store
+
+
+def get_word_counts(request: Request) -> WordCounts:
+    word_counts: WordCounts = request.app.state.word_counts
+    return word_counts
+
+
+def base_path(request: Request) -> str:
+    """Links are relative to where the client reached us (the gateway adds its route prefix)."""
+    return request.headers.get("x-forwarded-prefix", "").rstrip("/")
+
+
+Store = Annotated[SearchStore, Depends(get_store)]
+Base = Annotated[str, Depends(base_path)]
+Size = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="results per page")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page"),
+]
+
+
+def _documents(tweets: list[Tweet], version: int, base: str) -> list[DocumentV1]:
+    model = DocumentV2 if version == 2 else DocumentV1
+    return [model.of(t, base) for t in tweets]
+
+
+def _next_link(request: Request, base: str, cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    params = {k: v for k, v in request.query_params.items() if k != "cursor"}
+    params["cursor"] = cursor
+    return f"{base}{request.url.path}?{urlencode(params)}"
+
+
+def _list(
+    page: SearchPage, version: int, request: Request, base: str
+) -> DocumentListV1 | DocumentListV2:
+    tweets = [hit.tweet for hit in page.hits]
+    links = PageLinks(next=_next_link(request, base, page.next_cursor))
+    if version == 2:
+        return DocumentListV2(
+            documents=[DocumentV2.of(t, base) for t in tweets],
+            next_cursor=page.next_cursor,
+            links=links,
+        )
+    return DocumentListV1(
+        documents=[DocumentV1.of(t, base) for t in tweets],
+        next_cursor=page.next_cursor,
+        links=links,
+    )
+
+
+@router.get(
+    "",
+    response_model=DocumentListV1 | DocumentListV2,
+    responses=versioned_responses(DocumentListV1, DocumentListV2),
+)
+def all_documents(
+    request: Request,
+    scope: Scope,
+    store: Store,
+    version: ApiVersion,
+    base: Base,
+    size: Size = 20,
+    cursor: Cursor = None,
+) -> JSONResponse:
+    """Every document the caller may read, newest first."""
+    query = SearchQuery(ids=scope.ids())
+    page = store.search(query, PageRequest(size=size, sort="newest", cursor=cursor))
+    return versioned(_list(page, version, request, base), version)
+
+
+@router.get(
+    "/search",
+    response_model=SearchResponse,
+    responses={422: {"description": "Invalid parameters"}},
+)
+def search(
+    request: Request,
+    scope: Scope,
+    store: Store,
+    base: Base,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=MAX_QUERY_LENGTH, description="words to match")
+    ] = None,
+    user_id: Annotated[int | None, Query(gt=0, lt=2**63)] = None,
+    hashtag: Annotated[str | None, Query(min_length=1, max_length=140)] = None,
+    lang: Annotated[str | None, Query(pattern=r"^[a-z]{2}$")] = None,
+    since: Annotated[
+        datetime | None, Query(alias="from", description="created at or after (ISO-8601)")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(alias="to", description="created before (ISO-8601)")
+    ] = None,
+    size: Size = 10,
+    cursor: Cursor = None,
+    sort: SortOrder = "relevance",
+    aggregations: Annotated[
+        bool, Query(description="include top hashtags and the per-minute histogram")
+    ] = True,
+) -> SearchResponse:
+    """Full-text search with filters; hits carry highlights, pages chain by `next_cursor`."""
+    since, until = _aware(since), _aware(until)
+    if since is not None and until is not None and since >= until:
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", "to"), "msg": "must be after `from`"}]
+        )
+    query = SearchQuery(
+        text=q,
+        user_id=user_id,
+        hashtag=hashtag,
+        lang=lang,
+        since=since,
+        until=until,
+        ids=scope.ids(),
+    )
+    page = store.search(query, PageRequest(size=size, sort=sort, cursor=cursor))
+    aggs = None
+    if aggregations:
+        aggs = Aggregations(
+            top_hashtags=store.terms("hashtags", query, TOP_HASHTAGS),
+            per_minute=store.date_histogram(query, timedelta(minutes=1)),
+        )
+    return SearchResponse(
+        total=page.total,
+        hits=[
+            SearchHit(document=DocumentV2.of(h.tweet, base), score=h.score, highlights=h.highlights)
+            for h in page.hits
+        ],
+        next_cursor=page.next_cursor,
+        links=PageLinks(next=_next_link(request, base, page.next_cursor)),
+        aggregations=aggs,
+    )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A date-time without an offset is taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@router.get(
+    "/{document_id}",
+    response_model=DocumentV1 | DocumentV2,
+    responses={
+        **versioned_responses(DocumentV1, DocumentV2),
+        404: {"model": ErrorMessage, "description": "No such document"},
+    },
+)
+def one_document(
+    document_id: Annotated[int, Path(gt=0, lt=2**63)],
+    scope: Scope,
+    store: Store,
+    version: ApiVersion,
+    base: Base,
+) -> JSONResponse:
+    """One document by id; 403 without READ permission on it, whether it exists or not."""
+    scope.require(document_id)
+    tweet = store.get(document_id)
+    if tweet is None:
+        raise HTTPException(404, f"no document with id {document_id}")
+    return versioned(_documents([tweet], version, base)[0], version)
+
+
+@router.post(
+    "/get-document-by-text",
+    response_model=DocumentListV1 | DocumentListV2,
+    responses=versioned_responses(DocumentListV1, DocumentListV2),
+)
+async def documents_by_text(
+    body: TextQuery,
+    request: Request,
+    scope: Scope,
+    store: Store,
+    word_counts: Annotated[WordCounts, Depends(get_word_counts)],
+    version: ApiVersion,
+    base: Base,
+    size: Size = 20,
+    cursor: Cursor = None,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> JSONResponse:
+    """Documents matching the text, best first; v2 adds each word's count when configured."""
+    ids = await run_in_threadpool(scope.ids)
+    query = SearchQuery(text=body.text, ids=ids)
+    page = await run_in_threadpool(
+        store.search,
+        query,
+        PageRequest(size=size, sort="relevance", cursor=cursor, highlight=False),
+    )
+    result = _list(page, version, request, base)
+    if isinstance(result, DocumentListV2) and word_counts.enabled:
+        result.word_counts = await word_counts.lookup(body.text, authorization)
+        result.word_count_source = word_counts.source  # type: ignore[assignment]
+    return versioned(result, version)
