@@ -7,15 +7,15 @@ dotted (`kafka.linger_ms: 5`), as Spring property sources do; both forms mean th
 from __future__ import annotations
 
 import logging
-import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import httpx
-import yaml
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from tenacity import (
+    RetryCallState,
     RetryError,
     Retrying,
     retry_if_exception_type,
@@ -23,106 +23,43 @@ from tenacity import (
     wait_exponential,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+from tweetpipe.config_layout import (
+    FileReader,
+    merge_property_sources,
+    read_property_sources,
+    split_profiles,
+    unflatten,
+)
+
+__all__ = ["ConfigRepoSource", "ConfigServerSource", "ConfigUnavailable", "unflatten"]
 
 log = logging.getLogger(__name__)
 
-_INDEX = re.compile(r"^(?P<name>[^\[]+)\[(?P<index>\d+)\]$")
 
+class ConfigUnavailable(SystemExit):
+    """The config server could not be reached and `config_server_fail_fast` is set.
 
-class ConfigUnavailable(RuntimeError):
-    """The config server could not be reached and `config_server_fail_fast` is set."""
+    A `SystemExit`, so a service refuses to start with this one line instead of a traceback.
+    """
 
 
 class _Bootstrap(Protocol):
     def get(self, name: str, default: object = None) -> object: ...
 
 
-def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn `{"a.b": 1, "c[0]": "x"}` into `{"a": {"b": 1}, "c": ["x"]}`."""
-    tree: dict[str, Any] = {}
-    for dotted, value in flat.items():
-        node = tree
-        parts = str(dotted).split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        leaf = parts[-1]
-        match = _INDEX.match(leaf)
-        if match:
-            items = node.setdefault(match["name"], {})
-            items[int(match["index"])] = value
-        else:
-            node[leaf] = value
-    return _lists_from_indexed(tree)
+def directory_reader(directory: Path) -> FileReader:
+    def read(name: str) -> str | None:
+        path = directory / name
+        return path.read_text() if path.is_file() else None
 
-
-def _lists_from_indexed(node: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = _convert_indexed(node)
-    return result
-
-
-def _convert_indexed(node: Any) -> Any:
-    if isinstance(node, dict):
-        if node and all(isinstance(k, int) for k in node):
-            return [_convert_indexed(node[k]) for k in sorted(node)]
-        return {k: _convert_indexed(v) for k, v in node.items()}
-    return node
-
-
-def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def normalise(tree: Mapping[str, Any]) -> dict[str, Any]:
-    """Expand dotted keys at any depth so nested and dotted spellings merge."""
-    flat: dict[str, Any] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict) and value:
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        else:
-            flat[prefix] = value
-
-    walk("", dict(tree))
-    return unflatten(flat)
-
-
-def config_file_names(application: str, profile: str) -> list[str]:
-    """Least specific first, as Spring applies them."""
-    return [
-        "application.yml",
-        f"application-{profile}.yml",
-        f"{application}.yml",
-        f"{application}-{profile}.yml",
-    ]
+    return read
 
 
 def load_config_repo(directory: Path, application: str, profile: str) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for name in config_file_names(application, profile):
-        path = directory / name
-        if path.is_file():
-            content = yaml.safe_load(path.read_text()) or {}
-            if not isinstance(content, dict):
-                raise ValueError(f"{path}: expected a mapping at the top level")
-            merged = deep_merge(merged, normalise(content))
-    return merged
-
-
-def merge_property_sources(sources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Merge Spring `propertySources` (most specific first) into one nested dict."""
-    merged: dict[str, Any] = {}
-    for source in reversed(list(sources)):
-        merged = deep_merge(merged, unflatten(source.get("source", {})))
-    return merged
+    sources = read_property_sources(
+        directory_reader(directory), f"file:{directory}", application, split_profiles(profile)
+    )
+    return merge_property_sources(sources)
 
 
 class _NestedDictSource(PydanticBaseSettingsSource):
@@ -161,6 +98,7 @@ class ConfigServerSource(_NestedDictSource):
             return {}
         fail_fast = str(self.boot.get("config_server_fail_fast", False)).lower() in {"1", "true"}
         attempts = int(str(self.boot.get("config_server_attempts", 6)))
+        label = self.boot.get("config_server_label")
         try:
             return fetch_config(
                 str(url),
@@ -169,15 +107,31 @@ class ConfigServerSource(_NestedDictSource):
                 self.boot.get("config_server_username"),
                 self.boot.get("config_server_password"),
                 attempts=attempts,
+                label=str(label) if label else None,
             )
         except (httpx.HTTPError, RetryError, ValueError) as exc:
+            reason = _describe(exc)
             if fail_fast:
-                raise ConfigUnavailable(f"config server {url} unavailable: {exc}") from exc
+                log.error(
+                    "config server %s unavailable and fail-fast is set, not starting: %s",
+                    url,
+                    reason,
+                    extra={"config_server": str(url), "error.message": reason},
+                )
+                raise ConfigUnavailable(
+                    f"config server {url} unavailable (fail-fast): {reason}"
+                ) from exc
             log.warning(
-                "config server unavailable, starting from local config",
-                extra={"config_server": str(url), "error": str(exc)},
+                "config server %s unavailable, starting from local config: %s",
+                url,
+                reason,
+                extra={"config_server": str(url), "error.message": reason},
             )
             return {}
+
+
+DEFAULT_USERNAME = "tweetpipe"
+"""The config server's user unless `CONFIG_SERVER_USERNAME` says otherwise, on both sides."""
 
 
 def fetch_config(
@@ -187,21 +141,48 @@ def fetch_config(
     username: object = None,
     password: object = None,
     attempts: int = 6,
+    label: str | None = None,
 ) -> dict[str, Any]:
-    auth = (str(username), str(password or "")) if username else None
+    """`GET /{application}/{profile}[/{label}]` with basic auth, retried while unreachable."""
+    auth = (str(username or DEFAULT_USERNAME), str(password)) if password else None
     endpoint = f"{url.rstrip('/')}/{application}/{profile}"
+    if label:
+        endpoint += "/" + label.replace("/", "(_)")
     for attempt in Retrying(
         stop=stop_after_attempt(max(1, attempts)),
         wait=wait_exponential(multiplier=0.5, max=8),
         retry=retry_if_exception_type(httpx.TransportError),
+        before_sleep=_log_retry(endpoint, attempts),
         reraise=True,
     ):
         with attempt:
-            if attempt.retry_state.attempt_number > 1:
-                log.info("retrying config server", extra={"url": endpoint})
             response = httpx.get(endpoint, auth=auth, timeout=5.0)
             response.raise_for_status()
     body = response.json()
     if not isinstance(body, dict) or "propertySources" not in body:
         raise ValueError(f"{endpoint} did not answer in Spring Cloud Config format")
     return merge_property_sources(body["propertySources"])
+
+
+def _log_retry(endpoint: str, attempts: int) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "config server %s not reachable (attempt %d of %d), retrying: %s",
+            endpoint,
+            state.attempt_number,
+            attempts,
+            error,
+            extra={"url.full": endpoint},
+        )
+
+    return before_sleep
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        if status == 401:
+            return "401: credentials rejected (CONFIG_SERVER_USERNAME / CONFIG_SERVER_PASSWORD)"
+        return f"{status} from {exc.request.url}"
+    return f"{type(exc).__name__}: {exc}"
