@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tweetpipe.config_sources import ConfigRepoSource, ConfigServerSource
+from tweetpipe.discovery import EurekaSettings
 from tweetpipe.telemetry import TracingSettings
 
 Profile = Literal["local", "docker"]
@@ -83,6 +84,8 @@ class ServiceSettings(BaseSettings):
     config_server_password: SecretStr | None = None
     config_server_fail_fast: bool = False
     config_server_attempts: int = Field(default=6, ge=1)
+    config_server_label: str | None = None
+    """Branch, tag or commit to ask a git-backed config server for; unset: its default."""
     config_repo_dir: Path = REPO_ROOT / "infra" / "config-repo"
     log_level: str = "INFO"
     log_file: Path | None = None
@@ -90,6 +93,7 @@ class ServiceSettings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     admin: AdminSettings = AdminSettings()
     tracing: TracingSettings = TracingSettings()
+    eureka: EurekaSettings = EurekaSettings()
 
     @classmethod
     def settings_customise_sources(
