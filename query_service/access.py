@@ -7,9 +7,9 @@ import logging
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
-from tweetpipe.auth import CurrentPrincipal, Principal
 
 from query_service.permissions import PermissionRepository
+from tweetpipe.auth import CurrentPrincipal, Principal
 
 USER_ROLE = "app_user_role"
 ADMIN_ROLE = "app_admin_role"
@@ -50,7 +50,7 @@ class ReadScope:
         raise HTTPException(403, "you do not have permission to read this document")
 
 
-def get_permissions(request: Request) -> PermissionRepository:
+async def get_permissions(request: Request) -> PermissionRepository:
     repository: PermissionRepository = request.app.state.permissions
     return repository
 
@@ -58,7 +58,7 @@ def get_permissions(request: Request) -> PermissionRepository:
 Permissions = Annotated[PermissionRepository, Depends(get_permissions)]
 
 
-def read_scope(principal: CurrentPrincipal, permissions: Permissions) -> ReadScope:
+async def read_scope(principal: CurrentPrincipal, permissions: Permissions) -> ReadScope:
     if principal.has_any_role(SUPER_USER_ROLE):
         return ReadScope(principal, permissions, everything=True)
     if principal.has_any_role(USER_ROLE):

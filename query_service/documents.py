@@ -54,17 +54,17 @@ ERRORS: dict[int | str, dict[str, object]] = {
 router = APIRouter(prefix="/documents", tags=["documents"], responses=ERRORS)
 
 
-def get_store(request: Request) -> SearchStore:
+async def get_store(request: Request) -> SearchStore:
     store: SearchStore = request.app.state.store
     return store
 
 
-def get_word_counts(request: Request) -> WordCounts:
+async def get_word_counts(request: Request) -> WordCounts:
     word_counts: WordCounts = request.app.state.word_counts
     return word_counts
 
 
-def base_path(request: Request) -> str:
+async def base_path(request: Request) -> str:
     """Links are relative to where the client reached us (the gateway adds its route prefix)."""
     return request.headers.get("x-forwarded-prefix", "").rstrip("/")
 

@@ -21,7 +21,7 @@ _VENDOR = re.compile(r"application/vnd\.api\.v(\d+)\+json")
 Version = Literal[1, 2]
 
 
-def negotiate(request: Request) -> Version:
+async def negotiate(request: Request) -> Version:
     accept = request.headers.get("accept", "")
     asked = [int(v) for v in _VENDOR.findall(accept)]
     if 2 in asked:
