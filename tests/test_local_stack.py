@@ -31,6 +31,9 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
             "KAFKA_TO_ELASTIC",
             "KAFKA_STREAMS",
             "ANALYTICS_SERVICE",
+            "ISSUER",
+            "QUERY_SERVICE",
+            "GATEWAY",
         )
     }
     index = tmp_path / "index"
@@ -83,6 +86,34 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
         while not analytics_top():
             assert time.monotonic() < deadline, output.read_text()
             time.sleep(0.5)
+
+        # the search API, through the gateway, with a token from the dev issuer
+        token = httpx.post(
+            f"http://127.0.0.1:{ports['ISSUER']}/realms/microservices-realm"
+            "/protocol/openid-connect/token",
+            data={
+                "grant_type": "password",
+                "username": "app_super_user",
+                "password": "welcome",
+                "client_id": "elastic-query-web-client",
+                "client_secret": "elastic-query-web-client-secret",
+            },
+        ).json()["access_token"]
+        search = httpx.get(
+            f"http://127.0.0.1:{ports['GATEWAY']}/elastic-query-service/documents/search",
+            params={"q": "kafka", "size": 3},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert search.status_code == 200, search.text
+        assert search.json()["total"] > 0
+        assert search.json()["hits"][0]["document"]["links"]["self"].startswith(
+            "/elastic-query-service/documents/"
+        )
+        anonymous = httpx.get(
+            f"http://127.0.0.1:{ports['GATEWAY']}/elastic-query-service/documents/search"
+        )
+        assert anonymous.status_code == 401
 
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=60) == 0, output.read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from collections.abc import Sequence
@@ -19,6 +20,9 @@ from tweetpipe.settings import SearchSettings, ServiceSettings
 
 class LocalPorts(BaseModel):
     broker: int = 9092
+    issuer: int = 8180
+    gateway: int = 8080
+    query_service: int = 8183
     twitter_to_kafka: int = 8081
     kafka_to_elastic: int = 8082
     kafka_streams: int = 8083
@@ -41,12 +45,31 @@ def _services(settings: StackSettings, args: argparse.Namespace) -> list[Service
     if args.seed is not None:
         generator_env["GENERATOR__SEED"] = str(args.seed)
     streams_env = {"STREAMS__STATE_DIR": str(settings.data_dir.resolve() / "streams")}
+    ports = settings.ports
+    issuer_url = f"http://127.0.0.1:{ports.issuer}/realms/microservices-realm"
     return [
+        ServiceSpec("dev-issuer", "tweetpipe.local.issuer", ports.issuer),
         ServiceSpec("kafka-to-elastic", "kafka_to_elastic", settings.ports.kafka_to_elastic),
         ServiceSpec(
             "kafka-streams", "kafka_streams", settings.ports.kafka_streams, env=streams_env
         ),
         ServiceSpec("analytics", "analytics_service", settings.ports.analytics_service),
+        ServiceSpec(
+            "query-service",
+            "query_service",
+            ports.query_service,
+            env={
+                "AUTH__ISSUER_URL": issuer_url,
+                "ENRICHMENT__KAFKA_STREAMS_URL": f"http://127.0.0.1:{ports.kafka_streams}",
+                "ENRICHMENT__ANALYTICS_URL": f"http://127.0.0.1:{ports.analytics_service}",
+            },
+        ),
+        ServiceSpec(
+            "gateway",
+            "gateway",
+            ports.gateway,
+            env={"AUTH__ISSUER_URL": issuer_url, "ROUTES": _routes(ports)},
+        ),
         ServiceSpec(
             "twitter-to-kafka",
             "twitter_to_kafka",
@@ -55,6 +78,18 @@ def _services(settings: StackSettings, args: argparse.Namespace) -> list[Service
             one_shot=args.count is not None,
         ),
     ]
+
+
+def _routes(ports: LocalPorts) -> str:
+    """The gateway's fixed instances on this machine (discovery, when running, wins)."""
+    routes = [
+        ("elastic-query-service", "ELASTIC-QUERY-SERVICE", ports.query_service),
+        ("analytics-service", "ANALYTICS-SERVICE", ports.analytics_service),
+        ("kafka-streams-service", "KAFKA-STREAMS-SERVICE", ports.kafka_streams),
+    ]
+    return json.dumps(
+        [{"id": i, "service_id": s, "urls": [f"http://127.0.0.1:{p}"]} for i, s, p in routes]
+    )
 
 
 def up(args: argparse.Namespace) -> int:
@@ -83,6 +118,14 @@ def up(args: argparse.Namespace) -> int:
                 [
                     "",
                     "tweetpipe is running (single-machine profile). Ctrl-C stops everything.",
+                    f"  entry point       http://127.0.0.1:{settings.ports.gateway}"
+                    "/elastic-query-service/documents/search?q=kafka  (gateway; bearer token)",
+                    f"  get a token       curl -s -d grant_type=password -d username=app_super_user"
+                    f" -d password=welcome -d client_id=elastic-query-web-client"
+                    f" -d client_secret=elastic-query-web-client-secret"
+                    f" http://127.0.0.1:{settings.ports.issuer}/realms/microservices-realm"
+                    "/protocol/openid-connect/token",
+                    f"  query API docs    http://127.0.0.1:{settings.ports.query_service}/docs",
                     f"  Kafka broker      127.0.0.1:{settings.ports.broker}",
                     f"  search index      {index_path}",
                     f"  generator admin   http://127.0.0.1:{settings.ports.twitter_to_kafka}"
