@@ -1,0 +1,102 @@
+"""Gateway figures on this machine; the last line printed is one JSON object.
+
+    .venv/bin/python bench/gateway.py [--tweets 20000] [--seconds 10] [--connections 16]
+
+The same authenticated search request, at the same concurrency, straight to the query
+service and through the gateway (rate limiting on, with a budget far above the load):
+- direct_rps, via_gateway_rps
+- added_p50_ms, added_p99_ms: the gateway's latency on top of the direct call
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.load import run_wrk
+from bench.query import WORDS, build_index, say
+from tests.support.issuer import DevIssuer
+from tests.support.ports import free_port
+from tests.support.services import ServiceProcess
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tweets", type=int, default=20_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        build_index(work / "index", args.tweets)
+        issuer = DevIssuer(work).start()
+        query_port, gateway_port = free_port(), free_port()
+        common = {
+            "DATA_DIR": str(work),
+            "AUTH__ISSUER_URL": issuer.realm_url,
+            "LOG_LEVEL": "WARNING",
+        }
+        query = ServiceProcess(
+            "query_service",
+            {**common, "ADMIN__PORT": str(query_port), "SEARCH__TANTIVY_PATH": str(work / "index")},
+            work / "query.log",
+        ).start()
+        routes = [
+            {
+                "id": "elastic-query-service",
+                "service_id": "ELASTIC-QUERY-SERVICE",
+                "urls": [f"http://127.0.0.1:{query_port}"],
+            }
+        ]
+        gateway = ServiceProcess(
+            "gateway",
+            {
+                **common,
+                "ADMIN__PORT": str(gateway_port),
+                "ROUTES": json.dumps(routes),
+                "RATE_LIMIT__REPLENISH_PER_S": "1000000",
+                "RATE_LIMIT__BURST": "1000000",
+            },
+            work / "gateway.log",
+        ).start()
+        try:
+            query.wait_healthy(query_port)
+            gateway.wait_healthy(gateway_port)
+            auth = {"Authorization": f"Bearer {issuer.password_token('app_super_user')}"}
+            paths = [f"/documents/search?q={w}&size=10" for w in WORDS]
+            direct_url = f"http://127.0.0.1:{query_port}"
+            via_url = f"http://127.0.0.1:{gateway_port}"
+            via_paths = [f"/elastic-query-service{p}" for p in paths]
+            say("warming up")
+            run_wrk(via_url, via_paths, auth, 2, args.connections)
+            say(f"direct for {args.seconds}s at {args.connections} connections")
+            direct = run_wrk(direct_url, paths, auth, args.seconds, args.connections)
+            say(f"via the gateway for {args.seconds}s at {args.connections} connections")
+            via = run_wrk(via_url, via_paths, auth, args.seconds, args.connections)
+        finally:
+            gateway.terminate()
+            query.terminate()
+            issuer.stop()
+    print(
+        json.dumps(
+            {
+                "tweets": args.tweets,
+                "connections": args.connections,
+                "direct_rps": round(direct.rps),
+                "via_gateway_rps": round(via.rps),
+                "ratio": round(via.rps / direct.rps, 2),
+                "added_p50_ms": round(via.p50_ms - direct.p50_ms, 2),
+                "added_p99_ms": round(via.p99_ms - direct.p99_ms, 2),
+                "errors": direct.errors + via.errors,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
