@@ -30,6 +30,7 @@ from analytics_service.settings import AnalyticsSettings
 from analytics_service.tables import SCHEMA
 from tweetpipe.admin import HealthCheck, admin_router
 from tweetpipe.batch_consumer import BatchConsumer
+from tweetpipe.discovery import registered
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import TopicSpec, broker_reachable, ensure_topics, make_consumer, make_producer
 from tweetpipe.lifecycle import StopSignal
@@ -39,6 +40,7 @@ from tweetpipe.sql import TRANSIENT_ERRORS, display_url, make_engine, ping, wait
 from tweetpipe.telemetry import instrument_app, start_tracing
 
 SERVICE = "analytics-service"
+EUREKA_APP = "ANALYTICS-SERVICE"
 STOP_TIMEOUT_S = 30
 """How long shutdown waits for the consumer to finish its batch and commit."""
 log = logging.getLogger(__name__)
@@ -151,7 +153,8 @@ def run(settings: AnalyticsSettings) -> int:
     worker.start()
     log.info("starting the API on http://%s:%d", host, port)
     try:
-        server.run()
+        with registered(settings, EUREKA_APP, port, status_path="/docs"):
+            server.run()
     finally:
         stop.set()
         worker.join(timeout=STOP_TIMEOUT_S)

@@ -22,6 +22,7 @@ from kafka_streams.intents import Intents
 from kafka_streams.settings import StreamsSettings
 from kafka_streams.splitter import Splitter
 from tweetpipe.admin import AdminServer
+from tweetpipe.discovery import registered
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import (
     TopicSpec,
@@ -36,6 +37,7 @@ from tweetpipe.logs import configure_logging
 from tweetpipe.telemetry import start_tracing
 
 SERVICE = "kafka-streams-service"
+EUREKA_APP = "KAFKA-STREAMS-SERVICE"
 log = logging.getLogger(__name__)
 COMPACTED = {"cleanup.policy": "compact"}
 
@@ -149,8 +151,9 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> None:
         "counting words from %s as %s (%s)", kafka.tweets_topic, options.instance_id, settings.url
     )
     try:
-        while not stop.wait(0.5):
-            pass
+        with registered(settings, EUREKA_APP, server.port, status_path="/docs"):
+            while not stop.wait(0.5):
+                pass
     finally:
         for worker in workers:
             worker.join(timeout=30)

@@ -8,6 +8,7 @@ from kafka_to_elastic.settings import SinkSettings
 from kafka_to_elastic.sink import Sink
 from tweetpipe.admin import AdminServer
 from tweetpipe.batch_consumer import BatchConsumer
+from tweetpipe.discovery import registered
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import (
     broker_reachable,
@@ -22,6 +23,7 @@ from tweetpipe.search import open_store
 from tweetpipe.telemetry import start_tracing
 
 SERVICE = "kafka-to-elastic"
+EUREKA_APP = "KAFKA-TO-ELASTIC-SERVICE"
 log = logging.getLogger(__name__)
 
 
@@ -62,7 +64,8 @@ def run(settings: SinkSettings, stop: StopSignal | None = None) -> None:
         stop,
     )
     try:
-        sink.run()
+        with registered(settings, EUREKA_APP, admin.port):
+            sink.run()
     finally:
         consumer.close(autocommit=False, timeout_ms=5000)
         producer.close(timeout=5)

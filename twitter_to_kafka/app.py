@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from tweetpipe.admin import AdminServer
+from tweetpipe.discovery import registered
 from tweetpipe.kafka import broker_reachable, ensure_topics, make_producer, pipeline_topics
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.logs import configure_logging
@@ -14,6 +15,7 @@ from twitter_to_kafka.publisher import TweetPublisher
 from twitter_to_kafka.settings import GeneratorSettings
 
 SERVICE = "twitter-to-kafka"
+EUREKA_APP = "TWITTER-TO-KAFKA-SERVICE"
 log = logging.getLogger(__name__)
 
 
@@ -41,7 +43,8 @@ def run(settings: GeneratorSettings, stop: StopSignal | None = None) -> int:
         publisher = TweetPublisher(
             producer, settings.kafka.tweets_topic, options.progress_interval_s
         )
-        return publisher.run(TweetGenerator(options), options.rate, stop)
+        with registered(settings, EUREKA_APP, admin.port):
+            return publisher.run(TweetGenerator(options), options.rate, stop)
     finally:
         producer.close(timeout=30)
         admin.stop()
