@@ -44,7 +44,10 @@ def _no_key() -> JSONResponse:
 
 async def _body_text(request: Request) -> str:
     """The text to encrypt or decrypt. `curl -d` sends a form body ending in `=`: drop it."""
-    text = (await request.body()).decode("utf-8", errors="strict")
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPException(status_code=400, detail="the body must be UTF-8 text") from None
     if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         text = text.removesuffix("=")
     return text
@@ -75,7 +78,7 @@ async def decrypt(request: Request, _user: User, cipher: MaybeCipher) -> Respons
         return _no_key()
     try:
         plain = cipher.decrypt(await _body_text(request))
-    except (InvalidCipher, UnicodeDecodeError) as exc:
+    except InvalidCipher as exc:
         REQUESTS.labels("decrypt", "invalid").inc()
         body = {"description": f"Text not encrypted with this key ({exc})", "status": "INVALID"}
         return JSONResponse(body, status_code=400)

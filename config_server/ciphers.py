@@ -1,7 +1,7 @@
 """`{cipher}` values: AES-256-GCM under a key derived (PBKDF2) from the `encrypt_key` secret.
 
-Ciphertext is hex (`nonce ‖ ciphertext ‖ tag`), so it needs no escaping in YAML or URLs,
-as Spring's does. GCM authenticates: a value encrypted under another key, or altered, is
+Ciphertext is hex (`nonce ‖ ciphertext ‖ tag`), like Spring's, so it needs no escaping in YAML
+or URLs. GCM authenticates: a value encrypted under another key, or altered, is
 rejected rather than decrypted to garbage. A value that cannot be decrypted is served the
 way Spring serves it: the key becomes `invalid.<key>` with the value `<n/a>`.
 """

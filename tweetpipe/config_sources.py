@@ -2,6 +2,7 @@
 
 Both sources yield nested dicts. Files in the config repo may nest keys (YAML) or spell them
 dotted (`kafka.linger_ms: 5`), as Spring property sources do; both forms mean the same thing.
+Which files apply, in which order, lives in `config_layout`, shared with the config server.
 """
 
 from __future__ import annotations
@@ -31,7 +32,16 @@ from tweetpipe.config_layout import (
     unflatten,
 )
 
-__all__ = ["ConfigRepoSource", "ConfigServerSource", "ConfigUnavailable", "unflatten"]
+__all__ = [
+    "DEFAULT_USERNAME",
+    "ConfigRepoSource",
+    "ConfigServerSource",
+    "ConfigUnavailable",
+    "directory_reader",
+    "fetch_config",
+    "load_config_repo",
+    "unflatten",
+]
 
 log = logging.getLogger(__name__)
 
