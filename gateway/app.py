@@ -18,7 +18,6 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
-from tweetpipe.auth import TokenValidator
 
 from gateway.breaker import RouteBreaker
 from gateway.callers import CallerIdentity
@@ -27,7 +26,9 @@ from gateway.ratelimit import RateLimiter
 from gateway.routing import Lookup, Route
 from gateway.settings import GatewaySettings
 from tweetpipe.admin import HealthCheck, admin_router
+from tweetpipe.auth import TokenValidator
 from tweetpipe.logs import configure_logging
+from tweetpipe.telemetry import instrument_app, start_tracing
 
 SERVICE = "gateway-service"
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -60,12 +61,13 @@ def create_app(
         proxy: Proxy = request.app.state.proxy
         return await proxy.handle(request)
 
-    return app
+    return instrument_app(app)
 
 
 def run(settings: GatewaySettings) -> int:
     """Serve until SIGTERM/SIGINT."""
     configure_logging(SERVICE, settings.log_level, settings.log_file)
+    start_tracing(SERVICE, settings.tracing)
     redis = Redis.from_url(settings.rate_limit.redis_url) if settings.rate_limit.redis_url else None
     checks: dict[str, HealthCheck] = {}
     if settings.rate_limit.redis_url:

@@ -12,6 +12,7 @@ from collections import OrderedDict
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
+
 from tweetpipe.auth import InvalidToken, TokenValidator
 
 REMEMBER_S = 30.0

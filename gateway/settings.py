@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pydantic import BaseModel, Field
-from tweetpipe.auth import AuthSettings
 
+from tweetpipe.auth import AuthSettings
 from tweetpipe.settings import AdminSettings, ServiceSettings
 
 

@@ -17,16 +17,17 @@ import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from tweetpipe.auth import TokenValidator
 
 from query_service import documents, permissions_api
 from query_service.enrichment import WordCounts
 from query_service.permissions import PermissionRepository
 from query_service.settings import QuerySettings
 from tweetpipe.admin import HealthCheck, admin_router
+from tweetpipe.auth import TokenValidator
 from tweetpipe.logs import configure_logging
 from tweetpipe.search import SearchStore, StoreError, StoreUnavailable, open_store
 from tweetpipe.sql import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
+from tweetpipe.telemetry import instrument_app, start_tracing
 
 SERVICE = "elastic-query-service"
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def create_app(
     app.add_exception_handler(StoreError, _store_error)
     for error in TRANSIENT_ERRORS:
         app.add_exception_handler(error, _database_unavailable)
-    return app
+    return instrument_app(app)
 
 
 async def _store_error(_request: Request, error: Exception) -> JSONResponse:
@@ -80,6 +81,7 @@ async def _database_unavailable(_request: Request, error: Exception) -> JSONResp
 def run(settings: QuerySettings) -> int:
     """Serve until SIGTERM/SIGINT."""
     configure_logging(SERVICE, settings.log_level, settings.log_file)
+    start_tracing(SERVICE, settings.tracing)
     store = open_store(settings.search)
     store.ensure_ready()
     engine = make_engine(settings.sql_url)

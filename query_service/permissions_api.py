@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response
-from tweetpipe.auth import require_roles
 
 from query_service.access import ADMIN_ROLE, Permissions
 from query_service.schemas import ErrorMessage, Grant, UserPermissions
+from tweetpipe.auth import require_roles
 
 router = APIRouter(
     prefix="/admin/permissions",

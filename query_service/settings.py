@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, SecretStr
-from tweetpipe.auth import AuthSettings
 
+from tweetpipe.auth import AuthSettings
 from tweetpipe.settings import AdminSettings, SearchSettings, ServiceSettings
 
 WordCountSource = Literal["none", "kafka-streams", "analytics"]

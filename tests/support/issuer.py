@@ -53,6 +53,12 @@ class DevIssuer:
     def stop(self) -> None:
         self.process.kill()
 
+    def restart_with_new_key(self) -> DevIssuer:
+        """Key rotation: same port and realm, a freshly generated signing key (new `kid`)."""
+        self.stop()
+        self.key_file.unlink()
+        return self.start()
+
     @property
     def key(self) -> RSAKey:
         return load_or_create(self.key_file)
