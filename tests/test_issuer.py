@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 from pathlib import Path
@@ -11,11 +12,12 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+from joserfc.jwk import RSAKey
 from keycloak.exceptions import KeycloakAuthenticationError, KeycloakPostError
 
 from tests.support.issuer import PASSWORD, WEB_CLIENT, DevIssuer, client_secret
 from tests.support.ports import free_port
-from tests.support.services import ServiceProcess
+from tests.support.services import ServiceProcess, metric_value
 
 REDIRECT = "http://127.0.0.1:8501/callback"
 
@@ -154,3 +156,158 @@ def test_refuses_a_non_loopback_address(tmp_path: Path) -> None:
     ).start()
     assert issuer.wait_exit(timeout_s=30) == 2
     assert "refusing to bind 0.0.0.0" in issuer.output
+
+
+def test_access_and_id_token_claims(dev_issuer: DevIssuer) -> None:
+    openid = dev_issuer.openid()
+    token = openid.token("app_super_user", PASSWORD, scope="openid profile email")
+    access = openid.decode_token(token["access_token"])
+    assert access["sub"] == "4c1f5a3e-1d2b-4b8e-9a37-2f0d6c1e7a03"  # the realm export's id
+    assert access["typ"] == "Bearer"
+    assert access["exp"] - access["iat"] == 300 == token["expires_in"]
+    assert set(access["aud"]) >= {"elastic-query-service", "analytics-service"}
+    assert access["sid"] == access["session_state"] == token["session_state"]
+    assert access["email"] == "app_super_user@tweetpipe.local"
+    assert set(access["scope"].split()) == {"openid", "profile", "email"}
+    assert (
+        len(
+            {
+                openid.decode_token(openid.token("app_user", PASSWORD)["access_token"])["jti"]
+                for _ in range(3)
+            }
+        )
+        == 3
+    )
+    header = json.loads(base64.urlsafe_b64decode(token["access_token"].split(".")[0] + "=="))
+    assert header == {"alg": "RS256", "typ": "JWT", "kid": dev_issuer.key.kid}
+
+    identity = openid.decode_token(token["id_token"])
+    assert identity["typ"] == "ID"
+    assert identity["aud"] == WEB_CLIENT
+    assert identity["sub"] == access["sub"]
+    assert "id_token" not in openid.token("app_user", PASSWORD, scope="profile")
+
+
+def test_client_errors_are_oauth_json_with_the_right_status(dev_issuer: DevIssuer) -> None:
+    secret = client_secret(WEB_CLIENT)
+    password = {"grant_type": "password", "username": "app_user", "password": PASSWORD}
+    cases = [
+        ({**password, "client_id": "nobody", "client_secret": "x"}, None, 401, "invalid_client"),
+        (password, ("nobody", "x"), 401, "invalid_client"),
+        (password, (WEB_CLIENT, "wrong"), 401, "invalid_client"),
+        (password, None, 401, "invalid_client"),  # no client at all
+        (  # the web client has no service account
+            {"grant_type": "client_credentials"},
+            (WEB_CLIENT, secret),
+            400,
+            "unauthorized_client",
+        ),
+        ({"grant_type": "device_code"}, (WEB_CLIENT, secret), 400, "unsupported_grant_type"),
+        ({"grant_type": "password"}, (WEB_CLIENT, secret), 400, "invalid_request"),
+        (
+            {"grant_type": "refresh_token", "refresh_token": "made-up"},
+            (WEB_CLIENT, secret),
+            400,
+            "invalid_grant",
+        ),
+    ]
+    before = metric_value(dev_issuer.port, "tweetpipe_issuer_requests_rejected_total")
+    for form, auth, status, error in cases:
+        reply = httpx.post(dev_issuer.token_url, data=form, auth=auth)
+        assert (reply.status_code, reply.json()["error"]) == (status, error), form
+    after = metric_value(dev_issuer.port, "tweetpipe_issuer_requests_rejected_total")
+    assert after == before + len(cases)
+    wrong_password = (
+        'tweetpipe_issuer_requests_rejected_total{error="invalid_grant",grant="password"}'
+    )
+    count = metric_value(dev_issuer.port, wrong_password)
+    with pytest.raises(KeycloakAuthenticationError):
+        dev_issuer.openid().token("app_admin", "guess")
+    assert metric_value(dev_issuer.port, wrong_password) == count + 1
+
+
+def test_tokens_issued_are_counted_by_grant(dev_issuer: DevIssuer) -> None:
+    name = 'tweetpipe_issuer_tokens_issued_total{grant="client_credentials"}'
+    before = metric_value(dev_issuer.port, name)
+    dev_issuer.service_token()
+    assert metric_value(dev_issuer.port, name) == before + 1
+
+
+def test_logout_ends_the_session_for_refresh_and_userinfo(dev_issuer: DevIssuer) -> None:
+    openid = dev_issuer.openid()
+    token = openid.token("app_user", PASSWORD)
+    assert openid.userinfo(token["access_token"])["sub"]
+    openid.logout(token["refresh_token"])
+    with pytest.raises(KeycloakAuthenticationError):
+        openid.userinfo(token["access_token"])
+    with pytest.raises(KeycloakPostError):
+        openid.logout(token["refresh_token"])  # already spent
+
+
+def test_browser_logout_with_id_token_hint(dev_issuer: DevIssuer) -> None:
+    openid = dev_issuer.openid()
+    token = openid.token("app_admin", PASSWORD)
+    logout_url = f"{dev_issuer.realm_url}/protocol/openid-connect/logout"
+    forged = dev_issuer.forge(key=RSAKey.generate_key(2048, private=True), typ="ID")
+    for bad in (forged, token["access_token"], "junk"):  # not this issuer's ID token
+        assert httpx.get(logout_url, params={"id_token_hint": bad}).status_code == 400
+    assert openid.userinfo(token["access_token"])  # nothing was ended by those
+
+    elsewhere = "https://attacker.example/landing"
+    reply = httpx.get(
+        logout_url,
+        params={"id_token_hint": token["id_token"], "post_logout_redirect_uri": elsewhere},
+    )
+    assert reply.status_code == 200  # signed out, but no redirect to an unregistered URI
+    with pytest.raises(KeycloakPostError):
+        openid.refresh_token(token["refresh_token"])
+
+    token = openid.token("app_admin", PASSWORD)
+    reply = httpx.get(
+        logout_url,
+        params={"id_token_hint": token["id_token"], "post_logout_redirect_uri": REDIRECT},
+    )
+    assert reply.status_code == 302
+    assert reply.headers["location"] == REDIRECT
+    with pytest.raises(KeycloakAuthenticationError):
+        openid.userinfo(token["access_token"])
+
+
+def test_a_code_issued_with_a_challenge_needs_the_verifier(dev_issuer: DevIssuer) -> None:
+    _verifier, challenge = _pkce()
+    with httpx.Client() as browser:
+        page = _login(dev_issuer, browser, challenge)
+        action = re.search(r'action="([^"]+)"', page.text)[1]  # type: ignore[index]
+        hidden = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.text))
+        done = browser.post(action, data={**hidden, "username": "app_user", "password": PASSWORD})
+        code = parse_qs(urlparse(done.headers["location"]).query)["code"][0]
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
+        reply = browser.post(
+            dev_issuer.token_url, data=form, auth=(WEB_CLIENT, client_secret(WEB_CLIENT))
+        )
+    assert reply.status_code == 400
+    assert reply.json()["error"] == "invalid_request"
+    assert "code_verifier" in reply.json()["error_description"]
+
+
+def test_plain_http_to_a_non_loopback_host_name_is_a_json_error(dev_issuer: DevIssuer) -> None:
+    reply = httpx.post(
+        dev_issuer.token_url,
+        data={"grant_type": "client_credentials"},
+        headers={"Host": "issuer.example.test"},
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"] == "insecure_transport"
+
+
+def test_the_signing_key_survives_a_restart(tmp_path: Path) -> None:
+    issuer = DevIssuer(tmp_path).start()
+    try:
+        token = issuer.password_token("app_user")
+        kid = issuer.key.kid
+        issuer.stop()
+        issuer.start()
+        assert issuer.openid().certs()["keys"][0]["kid"] == kid
+        assert issuer.openid().decode_token(token)["preferred_username"] == "app_user"
+    finally:
+        issuer.stop()

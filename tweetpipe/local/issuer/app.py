@@ -7,7 +7,6 @@ import fnmatch
 import ipaddress
 import logging
 import secrets
-import time
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -16,8 +15,6 @@ from authlib.oauth2 import OAuth2Error
 from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from joserfc import jwt
-from joserfc.errors import JoseError
 from pydantic import Field
 
 from tweetpipe.admin import admin_router
@@ -30,6 +27,7 @@ from tweetpipe.settings import REPO_ROOT, AdminSettings, ServiceSettings
 
 SERVICE = "dev-issuer"
 SESSION_COOKIE = "TWEETPIPE_ISSUER_SESSION"
+INVALID_TOKEN = 'Bearer error="invalid_token"'
 log = logging.getLogger(__name__)
 
 
@@ -45,7 +43,9 @@ class IssuerSettings(ServiceSettings):
     allow_remote: bool = False
     """Bind a non-loopback address. The dev issuer is not an identity server for production."""
     access_token_lifespan_s: int | None = Field(default=None, ge=1)
-    """Overrides the realm's `accessTokenLifespan` (tests)."""
+    """Overrides the realm's `accessTokenLifespan` (300 s in the realm export)."""
+    refresh_token_lifespan_s: int | None = Field(default=None, ge=1)
+    """Overrides the realm's `ssoSessionIdleTimeout`, which bounds refresh tokens (1800 s)."""
 
 
 class UnsafeBinding(RuntimeError):
@@ -152,6 +152,7 @@ def realm_router(issuer: Issuer, base_url: str) -> APIRouter:
         try:
             grant = issuer.get_consent_grant(request=oauth_request)
         except OAuth2Error as error:
+            issuer.record_refusal(oauth_request, error)
             text = error.description or error.error
             return HTMLResponse(message_page("Cannot sign in", text), 400)
         if user is None:
@@ -174,16 +175,13 @@ def realm_router(issuer: Issuer, base_url: str) -> APIRouter:
     def userinfo(authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise HTTPException(401, "bearer token required")
-        try:
-            claims = jwt.decode(token, issuer.key, algorithms=["RS256"]).claims
-        except (JoseError, ValueError):
-            raise HTTPException(401, "invalid token") from None
-        if claims.get("exp", 0) < time.time() or claims.get("typ") != "Bearer":
-            raise HTTPException(401, "invalid token")
+            raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
+        claims = issuer.own_claims(token)
+        if claims is None or claims.get("typ") != "Bearer" or issuer.session_ended(claims):
+            raise HTTPException(401, "invalid token", {"WWW-Authenticate": INVALID_TOKEN})
         user = realm.user_by_id(str(claims.get("sub")))
         if user is None:
-            raise HTTPException(401, "invalid token")
+            raise HTTPException(401, "invalid token", {"WWW-Authenticate": INVALID_TOKEN})
         return {
             "sub": user.id,
             "preferred_username": user.username,
@@ -197,9 +195,20 @@ def realm_router(issuer: Issuer, base_url: str) -> APIRouter:
 
     @router.get("/protocol/openid-connect/logout", response_model=None)
     def logout_browser(
-        request: Request, post_logout_redirect_uri: str | None = None, client_id: str | None = None
+        request: Request,
+        post_logout_redirect_uri: str | None = None,
+        client_id: str | None = None,
+        id_token_hint: str | None = None,
     ) -> Response:
-        """Ends the browser session (SSO cookie and its refresh tokens)."""
+        """Ends the browser session (SSO cookie) and the session named by `id_token_hint`,
+        with their refresh tokens; redirects only to a URI the client registered."""
+        if id_token_hint is not None:
+            hint = issuer.own_claims(id_token_hint, check_expiry=False)
+            if hint is None or hint.get("typ") != "ID":
+                page = message_page("Cannot sign out", "The id_token_hint is not valid.")
+                return HTMLResponse(page, 400)
+            client_id = client_id or str(hint.get("azp"))
+            issuer.memory.end_session(str(hint.get("sid")))
         session_id = request.cookies.get(SESSION_COOKIE)
         if session_id:
             issuer.memory.end_session(session_id)
@@ -249,7 +258,17 @@ def create_app(issuer: Issuer, base_url: str) -> FastAPI:
     app = FastAPI(title=SERVICE, docs_url=None, redoc_url=None)
     app.include_router(realm_router(issuer, base_url))
     app.include_router(admin_router(SERVICE, {}))
+    app.add_exception_handler(OAuth2Error, _oauth_error)
     return app
+
+
+async def _oauth_error(request: Request, error: Exception) -> JSONResponse:
+    """An OAuth error raised outside a grant (e.g. plain http to a non-loopback host name,
+    which authlib refuses): the usual JSON error, never a stack trace."""
+    assert isinstance(error, OAuth2Error)
+    log.info("refused %s %s: %s", request.method, request.url.path, error.error)
+    body = {"error": error.error, "error_description": error.get_error_description()}
+    return JSONResponse(body, status_code=error.status_code or 400)
 
 
 def run(settings: IssuerSettings) -> int:
@@ -267,7 +286,9 @@ def run(settings: IssuerSettings) -> int:
         realm.access_token_lifespan_s = settings.access_token_lifespan_s
     key = load_or_create(settings.key_file or settings.data_dir / "issuer-key.pem")
     base_url = (settings.public_url or f"http://{host}:{port}").rstrip("/")
-    issuer = Issuer(realm, key, f"{base_url}/realms/{realm.name}")
+    issuer = Issuer(
+        realm, key, f"{base_url}/realms/{realm.name}", settings.refresh_token_lifespan_s
+    )
     log.warning(
         "DEV ISSUER for the single-machine profile only — not an identity server for production "
         "(realm %s from %s, %d users, %d clients)",

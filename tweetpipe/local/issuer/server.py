@@ -7,6 +7,7 @@ rotation. Codes, refresh tokens and login sessions live in memory.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
     JsonRequest,
@@ -26,6 +28,7 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 from prometheus_client import Counter
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -33,9 +36,22 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from tweetpipe.local.issuer.realm import Client, Realm, User
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+KNOWN_GRANTS = {
+    "password",
+    "client_credentials",
+    "authorization_code",
+    "refresh_token",
+    "authorization",
+    "unknown",
+}
 CODE_TTL_S = 60
-REFRESH_TTL_S = 1800
 ISSUED = Counter("tweetpipe_issuer_tokens_issued_total", "Tokens issued, by grant", ["grant"])
+REJECTED = Counter(
+    "tweetpipe_issuer_requests_rejected_total",
+    "Token and authorization requests refused, by grant type (or endpoint) and OAuth error",
+    ["grant", "error"],
+)
+log = logging.getLogger(__name__)
 
 
 class FormPayload(OAuth2Payload):  # type: ignore[misc]
@@ -127,25 +143,34 @@ class Memory:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.sessions: dict[str, str] = {}
         """session id → user id"""
+        self.ended: set[str] = set()
+        """Sessions logged out: their access tokens no longer get userinfo, as in Keycloak."""
 
     def end_session(self, session_id: str) -> None:
         with self.lock:
+            self.ended.add(session_id)
             self.sessions.pop(session_id, None)
             for token in [t for t, r in self.refresh_tokens.items() if r.session_id == session_id]:
                 del self.refresh_tokens[token]
 
 
 class Issuer(AuthorizationServer):  # type: ignore[misc]
-    def __init__(self, realm: Realm, key: RSAKey, issuer_url: str) -> None:
+    def __init__(
+        self, realm: Realm, key: RSAKey, issuer_url: str, refresh_lifespan_s: int | None = None
+    ) -> None:
         super().__init__(scopes_supported=None)
         self.realm = realm
         self.key = key
         self.issuer_url = issuer_url
+        self.refresh_lifespan_s = refresh_lifespan_s or realm.sso_idle_s
+        """Keycloak's refresh tokens live as long as the idle session (`ssoSessionIdleTimeout`)."""
         self.memory = Memory()
         self.register_token_generator("default", self._tokens)
         self.register_grant(PasswordGrant)
         self.register_grant(ClientCredentialsGrant)
-        self.register_grant(CodeGrant, [CodeChallenge(required=False)])
+        # required=True: public clients must use PKCE; CodeGrant also demands it of any client
+        # whose realm entry sets `pkce.code.challenge.method`.
+        self.register_grant(CodeGrant, [CodeChallenge(required=True)])
         self.register_grant(RefreshGrant)
 
     # --- authlib's framework hooks -------------------------------------------------------
@@ -164,6 +189,28 @@ class Issuer(AuthorizationServer):  # type: ignore[misc]
 
     def create_json_request(self, request: Any) -> JsonRequest:
         raise NotImplementedError("the issuer has no JSON endpoints")
+
+    def handle_error_response(self, request: FormRequest, error: OAuth2Error) -> Response:
+        """A failed client authentication is always 401 (authlib says 400 for some)."""
+        if error.error == "invalid_client":
+            error.status_code = 401
+        self.record_refusal(request, error)
+        response: Response = super().handle_error_response(request, error)
+        return response
+
+    def record_refusal(self, request: FormRequest, error: OAuth2Error) -> None:
+        grant = request.payload.grant_type or (
+            "authorization" if request.payload.response_type else "unknown"
+        )
+        REJECTED.labels(grant if grant in KNOWN_GRANTS else "other", error.error).inc()
+        log.info(
+            "refused a %s request from client %r: %s (%s)",
+            grant,
+            request.payload.client_id,
+            error.error,
+            error.description or "",
+            extra={"event.reason": error.error, "client.id": request.payload.client_id},
+        )
 
     def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
         headers_dict = dict(headers)
@@ -227,12 +274,12 @@ class Issuer(AuthorizationServer):  # type: ignore[misc]
                 user_id=subject.id,
                 scope=scope,
                 session_id=session_id,
-                expires_at=time.time() + REFRESH_TTL_S,
+                expires_at=time.time() + self.refresh_lifespan_s,
             )
             with self.memory.lock:
                 self.memory.refresh_tokens[refresh.token] = refresh
             token["refresh_token"] = refresh.token
-            token["refresh_expires_in"] = REFRESH_TTL_S
+            token["refresh_expires_in"] = self.refresh_lifespan_s
         if "openid" in scope.split():
             id_claims = {
                 **{k: claims[k] for k in ("exp", "iat", "iss", "sub", "sid", "azp")},
@@ -251,6 +298,23 @@ class Issuer(AuthorizationServer):  # type: ignore[misc]
     def sign(self, claims: dict[str, Any]) -> str:
         header = {"alg": "RS256", "typ": "JWT", "kid": self.key.kid}
         return jwt.encode(header, claims, self.key)
+
+    def own_claims(self, token: str, check_expiry: bool = True) -> dict[str, Any] | None:
+        """The claims of a token this issuer signed (None for anything else). ID tokens given
+        back as logout hints may have expired; OpenID's RP-initiated logout accepts them."""
+        options: dict[str, Any] = {"iss": {"essential": True, "value": self.issuer_url}}
+        if check_expiry:
+            options["exp"] = {"essential": True}
+        try:
+            claims = jwt.decode(token, self.key, algorithms=["RS256"]).claims
+            jwt.JWTClaimsRegistry(**options).validate(claims)
+        except (JoseError, ValueError):
+            return None
+        return claims
+
+    def session_ended(self, claims: dict[str, Any]) -> bool:
+        with self.memory.lock:
+            return claims.get("sid") in self.memory.ended
 
 
 class InvalidUserCredentials(InvalidGrantError):  # type: ignore[misc]
