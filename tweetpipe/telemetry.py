@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -32,32 +33,30 @@ class TracingSettings(BaseModel):
     zipkin_endpoint: str | None = None
     """Zipkin v2 JSON endpoint (e.g. `http://zipkin:9411/api/v2/spans`); unset = tracing off."""
     sample_ratio: float = Field(default=1.0, ge=0, le=1)
-    """Share of new traces recorded; downstream stages follow the upstream decision."""
+    """Share of new traces recorded; downstream stages follow the upstream decision. Client
+    and producer calls outside any trace (background bookkeeping) are never recorded."""
     export_timeout_s: int = Field(default=10, ge=1)
     max_queue_size: int = Field(default=8192, ge=1)
     """Spans waiting for export; beyond it new spans are dropped rather than blocking work."""
 
 
 class Telemetry:
-    """The installed tracer provider; `shutdown()` flushes spans still queued."""
+    """Tracing as installed for one service; `shutdown()` flushes the spans still queued."""
 
-    def __init__(self, service: str, provider: object | None) -> None:
+    def __init__(self, service: str, flush: Callable[[], None] | None) -> None:
         self.service = service
-        self._provider = provider
+        self._flush = flush
         self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
-        return self._provider is not None
+        return self._flush is not None
 
     def shutdown(self) -> None:
         with self._lock:
-            provider, self._provider = self._provider, None
-        if provider is not None:
-            from opentelemetry.sdk.trace import TracerProvider
-
-            assert isinstance(provider, TracerProvider)
-            provider.shutdown()  # flushes the batch processor
+            flush, self._flush = self._flush, None
+        if flush is not None:
+            flush()
 
 
 def start_tracing(service: str, settings: TracingSettings) -> Telemetry:
@@ -76,11 +75,12 @@ def start_tracing(service: str, settings: TracingSettings) -> Telemetry:
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    from tweetpipe.sampling import sampler
 
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: service}),
-        sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
+        sampler=sampler(settings.sample_ratio),
         shutdown_on_exit=False,  # our own exit hook below, so shutdown() and exit flush once
     )
     exporter = ZipkinExporter(endpoint=settings.zipkin_endpoint, timeout=settings.export_timeout_s)
@@ -91,7 +91,7 @@ def start_tracing(service: str, settings: TracingSettings) -> Telemetry:
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     KafkaInstrumentor().instrument(tracer_provider=provider)
     # Elasticsearch: the 8.x client creates its own spans through the global provider.
-    telemetry = Telemetry(service, provider)
+    telemetry = Telemetry(service, provider.shutdown)  # shutdown flushes the batch processor
     atexit.register(telemetry.shutdown)
     log.info(
         "tracing to %s (sample ratio %g)",

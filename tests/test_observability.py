@@ -1,0 +1,411 @@
+"""Metrics, dashboards and traces: real services, Debian's Prometheus, an in-test Zipkin receiver.
+
+One pipeline runs for the whole module (generator, indexer, word count, analytics and the
+gateway in front of the last two), tracing to an in-test Zipkin collector; Prometheus, started
+through the same launcher `tweetpipe up` uses, scrapes them every second.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.kafka import produce
+from tests.support.ports import free_port
+from tests.support.services import ServiceProcess, metric_value
+from tests.support.zipkin import Span, ZipkinReceiver
+from tweetpipe.kafka import make_producer
+from tweetpipe.local.broker import TansuBroker
+from tweetpipe.local.prometheus import PrometheusServer, ScrapeTarget, prometheus_available
+from tweetpipe.settings import REPO_ROOT, KafkaSettings
+
+DASHBOARDS = REPO_ROOT / "infra" / "grafana" / "dashboards"
+
+PROMETHEUS_GENERATED = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+"""Series Prometheus itself adds to every target; no service exports them."""
+
+NOT_RUN_BY_THIS_TEST = {
+    "tweetpipe_query_word_count_lookups_total": "query_service.enrichment",
+}
+"""Dashboard metrics of services this test does not run (the query service needs an issuer, a
+permissions database and a store), by the module that registers them. Each is checked by
+importing that module; a dashboard metric that is neither live nor listed here fails the test."""
+
+TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$")
+
+
+@dataclass
+class Pipeline:
+    kafka: KafkaSettings
+    ports: dict[str, int]
+    processes: dict[str, ServiceProcess]
+    prometheus: PrometheusServer
+    zipkin: ZipkinReceiver
+
+    def promql(self, expr: str) -> dict[str, Any]:
+        response = httpx.get(f"{self.prometheus.url}/api/v1/query", params={"query": expr})
+        body: dict[str, Any] = response.json()
+        return body
+
+    def scalar(self, expr: str) -> float:
+        result = self.promql(expr)
+        assert result["status"] == "success", result
+        return sum(float(item["value"][1]) for item in result["data"]["result"])
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    assert prometheus_available(), "prometheus is missing (Debian package; ./dev installs it)"
+    tmp = tmp_path_factory.mktemp("observability")
+    with (
+        TansuBroker(free_port(), log_path=tmp / "broker.log") as broker,
+        ZipkinReceiver(free_port()) as zipkin,
+    ):
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, startup_timeout_s=30)
+        ports = {
+            name: free_port()
+            for name in (
+                "kafka-to-elastic",
+                "kafka-streams-service",
+                "analytics-service",
+                "gateway-service",
+                "twitter-to-kafka",
+            )
+        }
+        base = {
+            "PROFILE": "local",
+            "DATA_DIR": str(tmp / "data"),
+            "KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "ADMIN__HOST": "127.0.0.1",
+            "TRACING__ZIPKIN_ENDPOINT": zipkin.endpoint,
+        }
+        routes = [
+            {
+                "id": "kafka-streams-service",
+                "service_id": "KAFKA-STREAMS-SERVICE",
+                "urls": [f"http://127.0.0.1:{ports['kafka-streams-service']}"],
+            },
+            {
+                "id": "analytics-service",
+                "service_id": "ANALYTICS-SERVICE",
+                "urls": [f"http://127.0.0.1:{ports['analytics-service']}"],
+            },
+        ]
+        specific = {
+            "kafka-to-elastic": ("kafka_to_elastic", {"SEARCH__TANTIVY_PATH": str(tmp / "index")}),
+            "kafka-streams-service": (
+                "kafka_streams",
+                {"STREAMS__STATE_DIR": str(tmp / "streams"), "STREAMS__EMIT_INTERVAL_S": "0.5"},
+            ),
+            "analytics-service": ("analytics_service", {}),
+            "gateway-service": ("gateway", {"ROUTES": json.dumps(routes)}),
+            "twitter-to-kafka": ("twitter_to_kafka", {"GENERATOR__RATE": "40"}),
+        }
+        processes: dict[str, ServiceProcess] = {}
+        try:
+            for name, (module, env) in specific.items():
+                processes[name] = ServiceProcess(
+                    module,
+                    {**base, **env, "ADMIN__PORT": str(ports[name])},
+                    tmp / f"{name}.log",
+                ).start()
+            for name, process in processes.items():
+                process.wait_healthy(ports[name], timeout_s=90)
+            targets = [
+                ScrapeTarget(job=name, address=f"127.0.0.1:{port}") for name, port in ports.items()
+            ]
+            with PrometheusServer(
+                free_port(), targets, tmp / "prometheus", scrape_interval_s=1
+            ) as prometheus:
+                yield Pipeline(kafka, ports, processes, prometheus, zipkin)
+        finally:
+            for process in reversed(processes.values()):
+                if process.process is not None:
+                    process.terminate()
+
+
+def wait_until(description: str, check: Any, timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {description}")
+
+
+def metric_sum(port: int, sample: str, **labels: str) -> float:
+    """Sum of a service's samples named `sample` whose labels include `labels`."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == sample and labels.items() <= s.labels.items()
+    )
+
+
+def exported_names(metrics_text: str) -> set[str]:
+    """Every series name a `/metrics` page can produce, including labelled metrics without
+    samples yet (their HELP/TYPE lines declare them)."""
+    suffixes = {
+        "counter": ["_total", "_created"],
+        "histogram": ["_bucket", "_count", "_sum", "_created"],
+        "summary": ["_count", "_sum", "_created", ""],
+        "gauge": [""],
+        "info": ["_info"],
+    }
+    names = set()
+    for family in text_string_to_metric_families(metrics_text):
+        names.update(family.name + suffix for suffix in suffixes.get(family.type, [""]))
+        names.update(sample.name for sample in family.samples)
+    return names
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names in a PromQL expression (not functions, keywords, labels or strings)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
+    text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
+    keywords = {"by", "without", "on", "ignoring", "bool", "and", "or", "unless", "offset"}
+    tokens = re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()", text)
+    return {t for t in tokens if t not in keywords and t.lower() not in {"inf", "nan"}}
+
+
+def dashboard_queries() -> list[tuple[str, str, str]]:
+    """(dashboard file, panel title, PromQL) of every panel target."""
+    queries = []
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel.get("targets", []):
+                queries.append((path.name, panel["title"], target["expr"]))
+    return queries
+
+
+def test_dashboards_exist_for_each_concern() -> None:
+    titles = {path.stem for path in DASHBOARDS.glob("*.json")}
+    assert {
+        "tweetpipe-pipeline",
+        "tweetpipe-http",
+        "tweetpipe-dead-letters",
+        "tweetpipe-processes",
+    } <= titles
+    assert metric_names('sum by (job) (rate(http_requests_total{status=~"5.."}[5m]))') == {
+        "http_requests_total"
+    }
+    assert metric_names("time() - max by (job) (process_start_time_seconds)") == {
+        "process_start_time_seconds"
+    }
+
+
+def test_prometheus_scrapes_every_service(pipeline: Pipeline) -> None:
+    def all_up() -> bool:
+        targets = httpx.get(f"{pipeline.prometheus.url}/api/v1/targets").json()["data"]
+        health = {t["labels"]["job"]: t["health"] for t in targets["activeTargets"]}
+        return health == dict.fromkeys(pipeline.ports, "up")
+
+    wait_until("every target up", all_up, timeout_s=60)
+    up = pipeline.promql("up")["data"]["result"]
+    assert {item["metric"]["job"]: item["value"][1] for item in up} == dict.fromkeys(
+        pipeline.ports, "1"
+    )
+
+
+def test_pipeline_throughput_query_is_non_zero_after_tweets_flow(pipeline: Pipeline) -> None:
+    sink_port = pipeline.ports["kafka-to-elastic"]
+    wait_until("tweets indexed", lambda: metric_value(sink_port, "tweetpipe_tweets_indexed_total"))
+    for expr in (
+        "sum(rate(tweetpipe_tweets_produced_total[1m]))",
+        "sum(rate(tweetpipe_tweets_indexed_total[1m]))",
+        "sum(rate(tweetpipe_streams_tweets_processed_total[1m]))",
+        'sum(rate(tweetpipe_records_consumed_total{group="kafka-to-elastic"}[1m]))',
+    ):
+        wait_until(f"{expr} > 0", lambda expr=expr: pipeline.scalar(expr) > 0, timeout_s=60)
+    lag = pipeline.promql("tweetpipe_consumer_lag")["data"]["result"]
+    groups = {item["metric"]["group"] for item in lag}
+    assert {"kafka-to-elastic", "kafka-streams"} <= groups, groups
+
+
+def test_http_metrics_count_requests_through_the_gateway(pipeline: Pipeline) -> None:
+    gateway = f"http://127.0.0.1:{pipeline.ports['gateway-service']}"
+    streams = pipeline.ports["kafka-streams-service"]
+    word_count = f"http://127.0.0.1:{streams}/get-word-count-by-word/kafka"
+    wait_until("word counts answerable", lambda: httpx.get(word_count).status_code == 200)
+    before = metric_sum(streams, "http_requests_total", method="GET", status="200")
+    for _ in range(3):
+        found = httpx.get(f"{gateway}/kafka-streams-service/get-word-count-by-word/kafka")
+        assert found.status_code == 200, found.text
+    missing = httpx.get(f"{gateway}/no-such-route/anything")
+    assert missing.status_code == 404
+    # Route templates, not raw paths, so label sets stay bounded.
+    route = "/get-word-count-by-word/{word}"
+    assert metric_sum(streams, "http_requests_total", status="200", handler=route) >= before + 3
+    gateway_port = pipeline.ports["gateway-service"]
+    assert metric_sum(gateway_port, "tweetpipe_gateway_requests_total", status="200") >= 3
+    assert metric_sum(gateway_port, "http_requests_total", status="200") >= 3
+    assert metric_sum(gateway_port, "http_requests_total", status="404") >= 1
+    assert metric_sum(gateway_port, "http_request_duration_seconds_count") >= 4
+    wait_until(
+        "gateway requests in Prometheus",
+        lambda: pipeline.scalar('sum(tweetpipe_gateway_requests_total{status="200"})') >= 3,
+        timeout_s=30,
+    )
+
+
+def test_every_dashboard_metric_is_exported_by_a_live_service(pipeline: Pipeline) -> None:
+    exported: set[str] = set()
+    for port in pipeline.ports.values():
+        exported |= exported_names(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+    used: dict[str, list[str]] = {}
+    for dashboard, title, expr in dashboard_queries():
+        for name in metric_names(expr):
+            used.setdefault(name, []).append(f"{dashboard}: {title}")
+    assert len(used) >= 30, sorted(used)
+    for module in set(NOT_RUN_BY_THIS_TEST.values()):
+        __import__(module)
+    registered = exported_names(generate_latest(REGISTRY).decode())
+    pending_missing = {
+        name: module
+        for name, module in NOT_RUN_BY_THIS_TEST.items()
+        if name in used and name not in registered
+    }
+    assert not pending_missing, f"not registered by their modules: {pending_missing}"
+    missing = {
+        name: panels
+        for name, panels in used.items()
+        if name not in exported
+        and name not in PROMETHEUS_GENERATED
+        and name not in NOT_RUN_BY_THIS_TEST
+    }
+    assert not missing, f"dashboard metrics no running service exports: {missing}"
+
+
+def test_every_dashboard_query_is_valid_promql(pipeline: Pipeline) -> None:
+    queries = dashboard_queries()
+    assert len(queries) >= 40
+    errors = {}
+    for dashboard, title, expr in queries:
+        result = pipeline.promql(expr)
+        if result.get("status") != "success":
+            errors[f"{dashboard}: {title}: {expr}"] = result.get("error")
+    assert not errors, errors
+    # A query Prometheus rejects is reported as such (the check above can fail).
+    assert pipeline.promql("sum(rate(tweetpipe_tweets_indexed_total[1m])")["status"] == "error"
+
+
+def _tags(span: Span) -> dict[str, str]:
+    tags: dict[str, str] = span.get("tags", {})
+    return tags
+
+
+def _service(span: Span) -> str:
+    return str(span["localEndpoint"].get("serviceName"))
+
+
+def test_generator_and_sink_spans_for_a_tweet_share_a_trace(pipeline: Pipeline) -> None:
+    def both_sides(spans: list[Span]) -> bool:
+        produced = {_tags(s).get("tweet.id") for s in spans if _service(s) == "twitter-to-kafka"}
+        indexed = {_tags(s).get("tweet.id") for s in spans if _service(s) == "kafka-to-elastic"}
+        return len((produced & indexed) - {None}) >= 20
+
+    spans = pipeline.zipkin.wait_for(both_sides, timeout_s=90)
+    assert not pipeline.zipkin.rejected
+    by_id = {span["id"]: span for span in spans}
+    publish = {
+        _tags(s)["tweet.id"]: s
+        for s in spans
+        if _service(s) == "twitter-to-kafka" and s["name"] == "publish tweet"
+    }
+    index = {
+        _tags(s)["tweet.id"]: s
+        for s in spans
+        if _service(s) == "kafka-to-elastic" and s["name"] == "index tweet"
+    }
+    common = set(publish) & set(index)
+    assert len(common) >= 20
+    for tweet_id in common:
+        produced, indexed = publish[tweet_id], index[tweet_id]
+        assert indexed["traceId"] == produced["traceId"], tweet_id
+        assert indexed["kind"] == "CONSUMER"
+        assert _tags(indexed)["messaging.destination.name"] == pipeline.kafka.tweets_topic
+        # The sink's span hangs off the generator's Kafka send span, inside its publish span.
+        parent = by_id.get(indexed.get("parentId", ""))
+        if parent is not None:
+            assert _service(parent) == "twitter-to-kafka"
+            assert parent["traceId"] == produced["traceId"]
+    parents = [by_id.get(index[t].get("parentId", "")) for t in common]
+    assert sum(p is not None for p in parents) >= len(common) // 2, "sink spans lack parents"
+    # Different tweets are different traces.
+    assert len({publish[t]["traceId"] for t in common}) == len(common)
+
+
+def test_log_lines_inside_a_traced_batch_carry_its_trace(pipeline: Pipeline) -> None:
+    trace_id, span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    header = f"00-{trace_id}-{span_id}-01".encode()
+    assert TRACEPARENT.match(header.decode())
+    producer_settings = pipeline.kafka
+    produce(producer_settings, producer_settings.tweets_topic, [(b"1", b"{not json")])
+    # Also one with a caller's trace context: its consumer span joins that trace.
+    producer = make_producer(producer_settings, client_id="test-traced")
+    producer.send(
+        producer_settings.tweets_topic, key=b"2", value=b"[]", headers=[("traceparent", header)]
+    )
+    producer.flush()
+    producer.close()
+    sink = pipeline.processes["kafka-to-elastic"]
+    sink.wait_for_log(r"dead-lettered .*SchemaViolation", timeout_s=60)
+    lines = [_json(line) for line in sink.output.splitlines()]
+    dead = [line for line in lines if line and str(line.get("message", "")).startswith("dead-let")]
+    assert len(dead) >= 2
+    for line in dead:
+        assert re.fullmatch(r"[0-9a-f]{32}", _field(line, "trace.id") or ""), line
+        assert re.fullmatch(r"[0-9a-f]{16}", _field(line, "span.id") or ""), line
+        assert _field(line, "service.name") == "kafka-to-elastic"
+    spans = pipeline.zipkin.wait_for(
+        lambda spans: any(s["traceId"] == trace_id for s in spans), timeout_s=30
+    )
+    joined = [s for s in spans if s["traceId"] == trace_id and s["name"] == "index tweet"]
+    assert joined, "no span in the caller's trace"
+    assert joined[0]["parentId"] == span_id
+    assert _tags(joined[0])["dlq.error"] == "SchemaViolation"
+
+
+def _json(line: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _field(line: dict[str, Any], dotted: str) -> Any:
+    """ECS JSON may nest dotted keys (`{"trace": {"id": …}}`) or keep them flat."""
+    if dotted in line:
+        return line[dotted]
+    node: Any = line
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def test_prometheus_launcher_refuses_public_addresses(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        PrometheusServer(9090, [], tmp_path, host="0.0.0.0")
+    with pytest.raises(ValueError, match="duplicate"):
+        PrometheusServer(
+            9090,
+            [ScrapeTarget(job="a", address="127.0.0.1:1"), ScrapeTarget(job="a", address="x:2")],
+            tmp_path,
+        )
