@@ -12,12 +12,15 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import RSAKey
 from keycloak.exceptions import KeycloakAuthenticationError, KeycloakPostError
 
 from tests.support.issuer import PASSWORD, WEB_CLIENT, DevIssuer, client_secret
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
+from tweetpipe.local.issuer.realm import Realm, RealmExport
 
 REDIRECT = "http://127.0.0.1:8501/callback"
 
@@ -311,3 +314,75 @@ def test_the_signing_key_survives_a_restart(tmp_path: Path) -> None:
         assert issuer.openid().decode_token(token)["preferred_username"] == "app_user"
     finally:
         issuer.stop()
+
+
+def test_the_realm_public_key_is_the_signing_key(dev_issuer: DevIssuer) -> None:
+    openid = dev_issuer.openid()
+    der = base64.b64decode(openid.public_key())
+    public = serialization.load_der_public_key(der)
+    assert isinstance(public, rsa.RSAPublicKey)
+    jwk = openid.certs()["keys"][0]
+    assert jwk["alg"] == "RS256"
+    assert jwk["use"] == "sig"
+    n = int.from_bytes(base64.urlsafe_b64decode(jwk["n"] + "=" * (-len(jwk["n"]) % 4)), "big")
+    assert public.public_numbers().n == n
+
+
+def test_non_ascii_and_oversize_credentials_are_refused_cleanly(dev_issuer: DevIssuer) -> None:
+    for password in ("pässwörd", "x" * 10_000, ""):
+        reply = httpx.post(
+            dev_issuer.token_url,
+            data={"grant_type": "password", "username": "app_user", "password": password},
+            auth=(WEB_CLIENT, client_secret(WEB_CLIENT)),
+        )
+        assert reply.status_code == 401
+        assert reply.json()["error"] == "invalid_grant"
+
+
+def test_realm_roles_come_from_groups_their_parents_and_direct_mappings() -> None:
+    export = RealmExport.model_validate(
+        {
+            "realm": "r",
+            "groups": [
+                {
+                    "name": "staff",
+                    "realmRoles": ["reader"],
+                    "subGroups": [{"name": "editors", "realmRoles": ["writer"]}],
+                }
+            ],
+            "users": [
+                {
+                    "id": "u1",
+                    "username": "ed",
+                    "groups": ["/staff/editors"],
+                    "realmRoles": ["auditor"],
+                    "credentials": [{"type": "password", "value": "pw"}],
+                },
+                {"id": "u2", "username": "gone", "enabled": False},
+            ],
+            "clients": [
+                {"clientId": "on", "secret": "s"},
+                {"clientId": "off", "enabled": False},
+            ],
+        }
+    )
+    realm = Realm(export)
+    editor = realm.authenticate("ed", "pw")
+    assert editor is not None
+    assert editor.roles == {"reader", "writer", "auditor"}
+    assert realm.authenticate("ed", "PW") is None
+    assert realm.user_by_id("u2") is None  # disabled users cannot sign in
+    assert set(realm.clients) == {"on"}
+
+
+def test_an_unreadable_realm_file_stops_the_issuer_with_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "realm.json"
+    bad.write_text('{"users": []}')  # no realm name
+    issuer = ServiceProcess(
+        "tweetpipe.local.issuer",
+        {"ADMIN__PORT": str(free_port()), "DATA_DIR": str(tmp_path), "REALM_FILE": str(bad)},
+        tmp_path / "issuer.log",
+    ).start()
+    assert issuer.wait_exit(timeout_s=30) == 2
+    assert "cannot read the realm export" in issuer.output
+    assert "Traceback" not in issuer.output

@@ -1,257 +1,35 @@
-"""The dev issuer's HTTP surface, in Keycloak's URL layout under `/realms/{realm}`."""
+"""dev-issuer: a Keycloak-compatible OpenID provider for the single-machine profile.
+
+- `settings.py`: where it listens, the realm file, token lifetimes, `allow_remote`.
+- `realm.py`: users, roles (groups + direct mappings), clients and audience mappers, read from
+  the same realm export Keycloak imports (`infra/keycloak/microservices-realm.json`).
+- `keys.py`: the RSA signing key, kept under `data_dir` so tokens survive a restart.
+- `server.py`: authlib's authorization server and grants (password, client credentials,
+  authorization code + PKCE, refresh with rotation), the token minting and in-memory sessions.
+- `routes.py`: Keycloak's URL layout; `login.py`: the login form.
+- `/health` and `/metrics` as on every service.
+"""
 
 from __future__ import annotations
 
-import base64
-import fnmatch
 import ipaddress
 import logging
-import secrets
-from pathlib import Path
-from typing import Annotated, Any, ClassVar
 
 import uvicorn
 from authlib.oauth2 import OAuth2Error
-from cryptography.hazmat.primitives import serialization
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from pydantic import Field
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from tweetpipe.admin import admin_router
 from tweetpipe.local.issuer.keys import load_or_create
-from tweetpipe.local.issuer.login import login_page, message_page
 from tweetpipe.local.issuer.realm import Realm
-from tweetpipe.local.issuer.server import FormRequest, Issuer
+from tweetpipe.local.issuer.routes import realm_router
+from tweetpipe.local.issuer.server import Issuer
+from tweetpipe.local.issuer.settings import IssuerSettings
 from tweetpipe.logs import configure_logging
-from tweetpipe.settings import REPO_ROOT, AdminSettings, ServiceSettings
 
 SERVICE = "dev-issuer"
-SESSION_COOKIE = "TWEETPIPE_ISSUER_SESSION"
-INVALID_TOKEN = 'Bearer error="invalid_token"'
 log = logging.getLogger(__name__)
-
-
-class IssuerSettings(ServiceSettings):
-    application: ClassVar[str] = "dev-issuer"
-
-    admin: AdminSettings = AdminSettings(port=8180)
-    realm_file: Path = REPO_ROOT / "infra" / "keycloak" / "microservices-realm.json"
-    key_file: Path | None = None
-    """PEM of the signing key; default `<data_dir>/issuer-key.pem` (created when missing)."""
-    public_url: str | None = None
-    """How clients reach the issuer (the `iss` prefix); default http://{host}:{port}."""
-    allow_remote: bool = False
-    """Bind a non-loopback address. The dev issuer is not an identity server for production."""
-    access_token_lifespan_s: int | None = Field(default=None, ge=1)
-    """Overrides the realm's `accessTokenLifespan` (300 s in the realm export)."""
-    refresh_token_lifespan_s: int | None = Field(default=None, ge=1)
-    """Overrides the realm's `ssoSessionIdleTimeout`, which bounds refresh tokens (1800 s)."""
-
-
-class UnsafeBinding(RuntimeError):
-    pass
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _form_request(request: Request, values: dict[str, str]) -> FormRequest:
-    return FormRequest(request.method, str(request.url), request.headers, values)
-
-
-def realm_router(issuer: Issuer, base_url: str) -> APIRouter:
-    realm = issuer.realm
-    realm_url = f"{base_url}/realms/{realm.name}"
-    oidc = f"{realm_url}/protocol/openid-connect"
-    router = APIRouter(prefix=f"/realms/{realm.name}")
-
-    @router.get("")
-    def realm_info() -> dict[str, Any]:
-        der = issuer.key.public_key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return {
-            "realm": realm.name,
-            "public_key": base64.b64encode(der).decode(),
-            "token-service": oidc,
-            "account-service": f"{realm_url}/account",
-            "tokens-not-before": 0,
-        }
-
-    @router.get("/.well-known/openid-configuration")
-    def discovery() -> dict[str, Any]:
-        return {
-            "issuer": realm_url,
-            "authorization_endpoint": f"{oidc}/auth",
-            "token_endpoint": f"{oidc}/token",
-            "userinfo_endpoint": f"{oidc}/userinfo",
-            "end_session_endpoint": f"{oidc}/logout",
-            "jwks_uri": f"{oidc}/certs",
-            "grant_types_supported": [
-                "authorization_code",
-                "password",
-                "client_credentials",
-                "refresh_token",
-            ],
-            "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "code_challenge_methods_supported": ["S256", "plain"],
-            "scopes_supported": ["openid", "profile", "email", "roles"],
-            "claims_supported": ["sub", "iss", "aud", "exp", "preferred_username", "email"],
-        }
-
-    @router.get("/protocol/openid-connect/certs")
-    def certs() -> dict[str, Any]:
-        return {"keys": [issuer.key.as_dict(private=False)]}
-
-    @router.get("/protocol/openid-connect/auth", response_model=None)
-    async def authorize(request: Request) -> Response:
-        params = dict(request.query_params)
-        return _authorize(request, params, user=_session_user(request))
-
-    @router.post("/protocol/openid-connect/auth", response_model=None)
-    async def login(request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
-        user = realm.authenticate(form.get("username", ""), form.get("password", ""))
-        if user is None:
-            log.info("failed login for %r", form.get("username", ""))
-            page = login_page(
-                realm.name,
-                str(request.url),
-                form,
-                "Invalid username or password.",
-                form.get("username", ""),
-            )
-            return HTMLResponse(page, 401)
-        session_id = secrets.token_urlsafe(16)
-        with issuer.memory.lock:
-            issuer.memory.sessions[session_id] = user.id
-        response = _authorize(request, form, user=user, session_id=session_id)
-        response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="lax")
-        return response
-
-    def _session_user(request: Request) -> Any:
-        session_id = request.cookies.get(SESSION_COOKIE)
-        with issuer.memory.lock:
-            user_id = issuer.memory.sessions.get(session_id or "")
-        return realm.user_by_id(user_id) if user_id else None
-
-    def _authorize(
-        request: Request, params: dict[str, str], user: Any, session_id: str | None = None
-    ) -> Response:
-        values = {k: v for k, v in params.items() if k not in ("username", "password", "login")}
-        oauth_request = _form_request(request, values)
-        try:
-            grant = issuer.get_consent_grant(request=oauth_request)
-        except OAuth2Error as error:
-            issuer.record_refusal(oauth_request, error)
-            text = error.description or error.error
-            return HTMLResponse(message_page("Cannot sign in", text), 400)
-        if user is None:
-            action = str(request.url.replace(query=""))
-            return HTMLResponse(login_page(realm.name, action, values))
-        values["session_id"] = session_id or request.cookies.get(SESSION_COOKIE, "")
-        response: Response = issuer.create_authorization_response(
-            request=oauth_request, grant_user=user, grant=grant
-        )
-        return response
-
-    @router.post("/protocol/openid-connect/token", response_model=None)
-    async def token(request: Request) -> Response:
-        values = {k: str(v) for k, v in (await request.form()).items()}
-        response: Response = issuer.create_token_response(_form_request(request, values))
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    @router.api_route("/protocol/openid-connect/userinfo", methods=["GET", "POST"])
-    def userinfo(authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
-        claims = issuer.own_claims(token)
-        if claims is None or claims.get("typ") != "Bearer" or issuer.session_ended(claims):
-            raise HTTPException(401, "invalid token", {"WWW-Authenticate": INVALID_TOKEN})
-        user = realm.user_by_id(str(claims.get("sub")))
-        if user is None:
-            raise HTTPException(401, "invalid token", {"WWW-Authenticate": INVALID_TOKEN})
-        return {
-            "sub": user.id,
-            "preferred_username": user.username,
-            "email": user.email,
-            "email_verified": user.email is not None,
-            "given_name": user.first_name,
-            "family_name": user.last_name,
-            "name": " ".join(n for n in (user.first_name, user.last_name) if n),
-            "realm_access": {"roles": sorted(user.roles)},
-        }
-
-    @router.get("/protocol/openid-connect/logout", response_model=None)
-    def logout_browser(
-        request: Request,
-        post_logout_redirect_uri: str | None = None,
-        client_id: str | None = None,
-        id_token_hint: str | None = None,
-    ) -> Response:
-        """Ends the browser session (SSO cookie) and the session named by `id_token_hint`,
-        with their refresh tokens; redirects only to a URI the client registered."""
-        if id_token_hint is not None:
-            hint = issuer.own_claims(id_token_hint, check_expiry=False)
-            if hint is None or hint.get("typ") != "ID":
-                page = message_page("Cannot sign out", "The id_token_hint is not valid.")
-                return HTMLResponse(page, 400)
-            client_id = client_id or str(hint.get("azp"))
-            issuer.memory.end_session(str(hint.get("sid")))
-        session_id = request.cookies.get(SESSION_COOKIE)
-        if session_id:
-            issuer.memory.end_session(session_id)
-        response: Response
-        allowed = [
-            pattern
-            for client in realm.clients.values()
-            if client_id in (None, client.client_id)
-            for pattern in client.redirect_uris
-        ]
-        if post_logout_redirect_uri and any(
-            fnmatch.fnmatchcase(post_logout_redirect_uri, p) for p in allowed
-        ):
-            response = RedirectResponse(post_logout_redirect_uri, 302)
-        else:
-            response = HTMLResponse(message_page("Signed out", "You are signed out."))
-        response.delete_cookie(SESSION_COOKIE)
-        return response
-
-    @router.post("/protocol/openid-connect/logout", response_model=None)
-    async def logout_backchannel(request: Request) -> Response:
-        """What python-keycloak's `logout(refresh_token)` calls: revokes that session."""
-        form = {k: str(v) for k, v in (await request.form()).items()}
-        client = realm.clients.get(form.get("client_id", ""))
-        basic = request.headers.get("authorization", "")
-        if basic.lower().startswith("basic "):
-            client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
-            client = realm.clients.get(client_id)
-            form["client_secret"] = secret
-        if client is None or not (
-            client.public or client.check_client_secret(form.get("client_secret", ""))
-        ):
-            return JSONResponse({"error": "unauthorized_client"}, 401)
-        with issuer.memory.lock:
-            record = issuer.memory.refresh_tokens.get(form.get("refresh_token", ""))
-        if record is None or record.client_id != client.client_id:
-            return JSONResponse(
-                {"error": "invalid_grant", "error_description": "Invalid refresh token"}, 400
-            )
-        issuer.memory.end_session(record.session_id)
-        return Response(status_code=204)
-
-    return router
 
 
 def create_app(issuer: Issuer, base_url: str) -> FastAPI:
@@ -271,7 +49,17 @@ async def _oauth_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=error.status_code or 400)
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def run(settings: IssuerSettings) -> int:
+    """Serve until SIGTERM/SIGINT (exit 0); exit 2 on an unsafe address or an unreadable realm."""
     configure_logging(SERVICE, settings.log_level, settings.log_file)
     host, port = settings.admin.host, settings.admin.port
     if not _is_loopback(host) and not settings.allow_remote:
@@ -281,7 +69,11 @@ def run(settings: IssuerSettings) -> int:
             host,
         )
         return 2
-    realm = Realm.load(settings.realm_file)
+    try:
+        realm = Realm.load(settings.realm_file)
+    except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        log.error("cannot read the realm export %s: %r", settings.realm_file, exc)
+        return 2
     if settings.access_token_lifespan_s is not None:
         realm.access_token_lifespan_s = settings.access_token_lifespan_s
     key = load_or_create(settings.key_file or settings.data_dir / "issuer-key.pem")
