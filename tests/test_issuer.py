@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import RSAKey
 from keycloak.exceptions import KeycloakAuthenticationError, KeycloakPostError
 
-from tests.support.issuer import PASSWORD, WEB_CLIENT, DevIssuer, client_secret
+from tests.support.issuer import PASSWORD, SERVICE_CLIENT, WEB_CLIENT, DevIssuer, client_secret
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
 from tweetpipe.local.issuer.realm import Realm, RealmExport
@@ -386,3 +386,20 @@ def test_an_unreadable_realm_file_stops_the_issuer_with_a_clear_error(tmp_path: 
     assert issuer.wait_exit(timeout_s=30) == 2
     assert "cannot read the realm export" in issuer.output
     assert "Traceback" not in issuer.output
+
+
+def test_back_channel_logout_refusals(dev_issuer: DevIssuer) -> None:
+    logout_url = f"{dev_issuer.realm_url}/protocol/openid-connect/logout"
+    refresh = dev_issuer.openid().token("app_user", PASSWORD)["refresh_token"]
+    service = (SERVICE_CLIENT, client_secret(SERVICE_CLIENT))
+    cases = [
+        ({"Authorization": "Basic %%%not-base64"}, None, 401, "invalid_client"),
+        ({}, (WEB_CLIENT, "wrong"), 401, "invalid_client"),
+        ({}, service, 400, "invalid_grant"),  # a refresh token of another client
+    ]
+    for headers, auth, status, error in cases:
+        reply = httpx.post(logout_url, data={"refresh_token": refresh}, headers=headers, auth=auth)
+        assert (reply.status_code, reply.json()["error"]) == (status, error)
+    rejected = "tweetpipe_issuer_requests_rejected_total"
+    assert metric_value(dev_issuer.port, rejected, '{error="invalid_client",grant="logout"}') >= 2
+    dev_issuer.openid().refresh_token(refresh)  # none of those ended the session

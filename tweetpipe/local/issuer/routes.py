@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from authlib.oauth2 import OAuth2Error
 from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Header, HTTPException, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from tweetpipe.local.issuer.login import login_page, message_page
 from tweetpipe.local.issuer.server import FormRequest, Issuer
@@ -22,8 +22,8 @@ INVALID_TOKEN = 'Bearer error="invalid_token"'
 log = logging.getLogger(__name__)
 
 
-def _form_request(request: Request, values: dict[str, str]) -> FormRequest:
-    return FormRequest(request.method, str(request.url), request.headers, values)
+def _form_request(request: Request, values: dict[str, str], endpoint: str = "token") -> FormRequest:
+    return FormRequest(request.method, str(request.url), request.headers, values, endpoint)
 
 
 def realm_router(issuer: Issuer, base_url: str) -> APIRouter:
@@ -109,7 +109,7 @@ def realm_router(issuer: Issuer, base_url: str) -> APIRouter:
         request: Request, params: dict[str, str], user: Any, session_id: str | None = None
     ) -> Response:
         values = {k: v for k, v in params.items() if k not in ("username", "password", "login")}
-        oauth_request = _form_request(request, values)
+        oauth_request = _form_request(request, values, "authorization")
         try:
             grant = issuer.get_consent_grant(request=oauth_request)
         except OAuth2Error as error:
@@ -193,23 +193,6 @@ def realm_router(issuer: Issuer, base_url: str) -> APIRouter:
     async def logout_backchannel(request: Request) -> Response:
         """What python-keycloak's `logout(refresh_token)` calls: revokes that session."""
         form = {k: str(v) for k, v in (await request.form()).items()}
-        client = realm.clients.get(form.get("client_id", ""))
-        basic = request.headers.get("authorization", "")
-        if basic.lower().startswith("basic "):
-            client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
-            client = realm.clients.get(client_id)
-            form["client_secret"] = secret
-        if client is None or not (
-            client.public or client.check_client_secret(form.get("client_secret", ""))
-        ):
-            return JSONResponse({"error": "unauthorized_client"}, 401)
-        with issuer.memory.lock:
-            record = issuer.memory.refresh_tokens.get(form.get("refresh_token", ""))
-        if record is None or record.client_id != client.client_id:
-            return JSONResponse(
-                {"error": "invalid_grant", "error_description": "Invalid refresh token"}, 400
-            )
-        issuer.memory.end_session(record.session_id)
-        return Response(status_code=204)
+        return issuer.logout(_form_request(request, form, "logout"))
 
     return router

@@ -41,8 +41,9 @@ KNOWN_GRANTS = {
     "client_credentials",
     "authorization_code",
     "refresh_token",
+    "token",
     "authorization",
-    "unknown",
+    "logout",
 }
 CODE_TTL_S = 60
 ISSUED = Counter("tweetpipe_issuer_tokens_issued_total", "Tokens issued, by grant", ["grant"])
@@ -74,11 +75,18 @@ class FormRequest(OAuth2Request):  # type: ignore[misc]
     """A Starlette request whose query and form were read beforehand (authlib is sync)."""
 
     def __init__(
-        self, method: str, url: str, headers: Mapping[str, str], values: dict[str, str]
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        values: dict[str, str],
+        endpoint: str = "token",
     ) -> None:
         super().__init__(method, url, headers=headers)
         self.payload = FormPayload(values)
         self._values = values
+        self.endpoint = endpoint
+        """`token`, `authorization` or `logout`: labels refusals that have no grant type."""
 
     @property
     def args(self) -> dict[str, str]:
@@ -199,9 +207,7 @@ class Issuer(AuthorizationServer):  # type: ignore[misc]
         return response
 
     def record_refusal(self, request: FormRequest, error: OAuth2Error) -> None:
-        grant = request.payload.grant_type or (
-            "authorization" if request.payload.response_type else "unknown"
-        )
+        grant = request.payload.grant_type or request.endpoint
         REJECTED.labels(grant if grant in KNOWN_GRANTS else "other", error.error).inc()
         log.info(
             "refused a %s request from client %r: %s (%s)",
@@ -311,6 +317,20 @@ class Issuer(AuthorizationServer):  # type: ignore[misc]
         except (JoseError, ValueError):
             return None
         return claims
+
+    def logout(self, request: FormRequest) -> Response:
+        """Back-channel logout (Keycloak's POST): the client proves itself and names one of its
+        refresh tokens; that token's whole session ends. 204 as Keycloak answers."""
+        try:
+            client: Client = self.authenticate_client(request, AUTH_METHODS, "logout")
+            with self.memory.lock:
+                record = self.memory.refresh_tokens.get(request.form.get("refresh_token", ""))
+            if record is None or not record.check_client(client) or record.is_expired():
+                raise InvalidGrantError("Invalid refresh token")
+        except OAuth2Error as error:
+            return self.handle_error_response(request, error)
+        self.memory.end_session(record.session_id)
+        return Response(status_code=204)
 
     def session_ended(self, claims: dict[str, Any]) -> bool:
         with self.memory.lock:
