@@ -210,7 +210,7 @@ class Issuer(AuthorizationServer):  # type: ignore[misc]
         grant = request.payload.grant_type or request.endpoint
         REJECTED.labels(grant if grant in KNOWN_GRANTS else "other", error.error).inc()
         log.info(
-            "refused a %s request from client %r: %s (%s)",
+            "refused a request (%s) from client %r: %s (%s)",
             grant,
             request.payload.client_id,
             error.error,
