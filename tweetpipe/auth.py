@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 
 class AuthSettings(BaseModel):
     issuer_url: str = "http://127.0.0.1:8180/realms/microservices-realm"
-    audience: str | None = "elastic-query-service"
-    """The audience this service requires in `aud`; None skips the check (gateway only)."""
+    audience: str = "elastic-query-service"
+    """The audience this service requires in `aud`; each service sets its own name."""
     jwks_url: str | None = None
     """Default: the issuer's `/protocol/openid-connect/certs` (Keycloak's layout)."""
     leeway_s: int = 30
@@ -85,9 +85,8 @@ class TokenValidator:
             "iss": {"essential": True, "value": settings.issuer_url.rstrip("/")},
             "exp": {"essential": True},
             "sub": {"essential": True},
+            "aud": {"essential": True, "value": settings.audience},
         }
-        if settings.audience is not None:
-            options["aud"] = {"essential": True, "value": settings.audience}
         self._claims = jwt.JWTClaimsRegistry(leeway=settings.leeway_s, **options)
 
     def validate(self, token: str) -> Principal:
