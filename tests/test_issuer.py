@@ -27,7 +27,14 @@ REDIRECT = "http://127.0.0.1:8501/callback"
 
 def test_python_keycloak_password_grant_userinfo_refresh_and_logout(dev_issuer: DevIssuer) -> None:
     openid = dev_issuer.openid()
-    assert openid.well_known()["issuer"] == dev_issuer.realm_url
+    discovery = openid.well_known()
+    assert discovery["issuer"] == dev_issuer.realm_url
+    assert discovery["token_endpoint"] == dev_issuer.token_url
+    oidc = f"{dev_issuer.realm_url}/protocol/openid-connect"
+    assert discovery["jwks_uri"] == f"{oidc}/certs"
+    assert discovery["authorization_endpoint"] == f"{oidc}/auth"
+    assert discovery["end_session_endpoint"] == f"{oidc}/logout"
+    assert "S256" in discovery["code_challenge_methods_supported"]
     token = openid.token("app_admin", PASSWORD)
     claims = openid.decode_token(token["access_token"])  # verified with the realm's JWKS
     assert claims["iss"] == dev_issuer.realm_url
