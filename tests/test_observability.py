@@ -1,8 +1,9 @@
 """Metrics, dashboards and traces: real services, Debian's Prometheus, an in-test Zipkin receiver.
 
-One pipeline runs for the whole module (generator, indexer, word count, analytics and the
-gateway in front of the last two), tracing to an in-test Zipkin collector; Prometheus, started
-through the same launcher `tweetpipe up` uses, scrapes them every second.
+One pipeline runs for the whole module (generator, indexer into the Elasticsearch-API server,
+word count, analytics and the gateway in front of the last two), tracing to an in-test Zipkin
+collector; Prometheus, started through the same launcher `tweetpipe up` uses, scrapes them every
+second.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.elasticsearch import ElasticsearchServer
 from tests.support.kafka import produce
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
@@ -51,6 +53,7 @@ class Pipeline:
     processes: dict[str, ServiceProcess]
     prometheus: PrometheusServer
     zipkin: ZipkinReceiver
+    log_dir: Path
 
     def promql(self, expr: str) -> dict[str, Any]:
         response = httpx.get(f"{self.prometheus.url}/api/v1/query", params={"query": expr})
@@ -70,6 +73,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     with (
         TansuBroker(free_port(), log_path=tmp / "broker.log") as broker,
         ZipkinReceiver(free_port()) as zipkin,
+        ElasticsearchServer(tmp / "elasticsearch") as elasticsearch,
     ):
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, startup_timeout_s=30)
         ports = {
@@ -102,7 +106,13 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             },
         ]
         specific = {
-            "kafka-to-elastic": ("kafka_to_elastic", {"SEARCH__TANTIVY_PATH": str(tmp / "index")}),
+            "kafka-to-elastic": (
+                "kafka_to_elastic",
+                {
+                    "SEARCH__BACKEND": "elasticsearch",
+                    "SEARCH__ELASTICSEARCH_HOSTS": elasticsearch.url,
+                },
+            ),
             "kafka-streams-service": (
                 "kafka_streams",
                 {"STREAMS__STATE_DIR": str(tmp / "streams"), "STREAMS__EMIT_INTERVAL_S": "0.5"},
@@ -116,7 +126,12 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             for name, (module, env) in specific.items():
                 processes[name] = ServiceProcess(
                     module,
-                    {**base, **env, "ADMIN__PORT": str(ports[name])},
+                    {
+                        **base,
+                        **env,
+                        "ADMIN__PORT": str(ports[name]),
+                        "LOG_FILE": str(tmp / "logs" / f"{name}.json"),  # as Logstash reads them
+                    },
                     tmp / f"{name}.log",
                 ).start()
             for name, process in processes.items():
@@ -127,7 +142,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             with PrometheusServer(
                 free_port(), targets, tmp / "prometheus", scrape_interval_s=1
             ) as prometheus:
-                yield Pipeline(kafka, ports, processes, prometheus, zipkin)
+                yield Pipeline(kafka, ports, processes, prometheus, zipkin, tmp / "logs")
         finally:
             for process in reversed(processes.values()):
                 if process.process is not None:
@@ -262,6 +277,39 @@ def test_http_metrics_count_requests_through_the_gateway(pipeline: Pipeline) -> 
     )
 
 
+def test_a_request_through_the_gateway_is_one_trace(pipeline: Pipeline) -> None:
+    """gateway (server span, then its httpx client span) → the service's server span."""
+    gateway = f"http://127.0.0.1:{pipeline.ports['gateway-service']}"
+    answer = httpx.get(f"{gateway}/kafka-streams-service/words/top?n=3")
+    assert answer.status_code == 200, answer.text
+
+    def joined(spans: list[Span]) -> bool:
+        return bool(_gateway_to_streams(spans))
+
+    spans = pipeline.zipkin.wait_for(joined, timeout_s=30)
+    for server in _gateway_to_streams(spans):
+        by_id = {s["id"]: s for s in spans if s["traceId"] == server["traceId"]}
+        client = by_id[server["parentId"]]
+        assert (_service(client), client["kind"]) == ("gateway-service", "CLIENT")
+        entry = by_id[client["parentId"]]
+        while entry.get("parentId") in by_id:  # the ASGI send/receive spans nest in between
+            entry = by_id[entry["parentId"]]
+        assert (_service(entry), entry["kind"]) == ("gateway-service", "SERVER")
+
+
+def _gateway_to_streams(spans: list[Span]) -> list[Span]:
+    """Streams' server spans for /words/top whose parent is a span the gateway exported."""
+    gateway_ids = {s["id"] for s in spans if _service(s) == "gateway-service"}
+    return [
+        s
+        for s in spans
+        if _service(s) == "kafka-streams-service"
+        and s.get("kind") == "SERVER"
+        and "/words/top" in s["name"]
+        and s.get("parentId") in gateway_ids
+    ]
+
+
 def test_every_dashboard_metric_is_exported_by_a_live_service(pipeline: Pipeline) -> None:
     exported: set[str] = set()
     for port in pipeline.ports.values():
@@ -347,6 +395,15 @@ def test_generator_and_sink_spans_for_a_tweet_share_a_trace(pipeline: Pipeline) 
     assert sum(p is not None for p in parents) >= len(common) // 2, "sink spans lack parents"
     # Different tweets are different traces.
     assert len({publish[t]["traceId"] for t in common}) == len(common)
+    # The store write is in a tweet's trace too: each batch continues its first tweet's trace,
+    # and the Elasticsearch client's own spans (its native OpenTelemetry support) sit inside.
+    produced_traces = {s["traceId"] for s in publish.values()}
+    bulk = [
+        s
+        for s in spans
+        if _service(s) == "kafka-to-elastic" and _tags(s).get("db.system") == "elasticsearch"
+    ]
+    assert any(s["traceId"] in produced_traces and s["name"] == "bulk" for s in bulk), bulk[:3]
 
 
 def test_log_lines_inside_a_traced_batch_carry_its_trace(pipeline: Pipeline) -> None:
@@ -364,9 +421,13 @@ def test_log_lines_inside_a_traced_batch_carry_its_trace(pipeline: Pipeline) -> 
     producer.close()
     sink = pipeline.processes["kafka-to-elastic"]
     sink.wait_for_log(r"dead-lettered .*SchemaViolation", timeout_s=60)
-    lines = [_json(line) for line in sink.output.splitlines()]
+    sink.wait_for_log(r"dead-lettered .*MalformedJson", timeout_s=60)
+    log_file = (pipeline.log_dir / "kafka-to-elastic.json").read_text().splitlines()
+    lines = [_json(line) for line in log_file]
+    assert all(lines), "every line of the log file is one JSON object"
     dead = [line for line in lines if line and str(line.get("message", "")).startswith("dead-let")]
     assert len(dead) >= 2
+    assert all(line["message"] in sink.output for line in dead)  # the same lines on stdout
     for line in dead:
         assert re.fullmatch(r"[0-9a-f]{32}", _field(line, "trace.id") or ""), line
         assert re.fullmatch(r"[0-9a-f]{16}", _field(line, "span.id") or ""), line
