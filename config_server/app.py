@@ -25,6 +25,7 @@ from config_server.settings import DEV_PASSWORD, ConfigServerSettings
 from tweetpipe.admin import admin_router
 from tweetpipe.config_layout import ConfigFileError
 from tweetpipe.logs import configure_logging
+from tweetpipe.telemetry import instrument_app, start_tracing
 
 SERVICE = "config-server"
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def create_app(backend: ConfigBackend, cipher: Cipher | None, credentials: Crede
     app.include_router(api.router)
     for error in _ERRORS:
         app.add_exception_handler(error, _config_error)
-    return app
+    return instrument_app(app)
 
 
 async def _config_error(request: Request, error: Exception) -> JSONResponse:
@@ -77,6 +78,7 @@ def credentials_for(settings: ConfigServerSettings) -> Credentials | None:
 def run(settings: ConfigServerSettings) -> int:
     """Serve until SIGTERM/SIGINT (0); refuse to start without safe settings (2)."""
     configure_logging(SERVICE, settings.log_level, settings.log_file)
+    start_tracing(SERVICE, settings.tracing)
     credentials = credentials_for(settings)
     if credentials is None:
         log.error(

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tweetpipe.config_sources import DEFAULT_USERNAME
 from tweetpipe.settings import REPO_ROOT, AdminSettings, Profile
+from tweetpipe.telemetry import TracingSettings
 
 DEV_PASSWORD = "tweetpipe-dev"
 """Used only in the `local` profile when no password is configured; printed at start."""
@@ -55,3 +56,4 @@ class ConfigServerSettings(BaseSettings):
     repo: RepoSettings = RepoSettings()
     log_level: str = "INFO"
     log_file: Path | None = None
+    tracing: TracingSettings = TracingSettings()
