@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load import run_wrk
-from bench.query import WORDS, build_index, say
+from bench.query import WORDS, build_index, say, start_query_service
 from tests.support.issuer import DevIssuer
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess
@@ -36,16 +36,7 @@ def main() -> None:
         build_index(work / "index", args.tweets)
         issuer = DevIssuer(work).start()
         query_port, gateway_port = free_port(), free_port()
-        common = {
-            "DATA_DIR": str(work),
-            "AUTH__ISSUER_URL": issuer.realm_url,
-            "LOG_LEVEL": "WARNING",
-        }
-        query = ServiceProcess(
-            "query_service",
-            {**common, "ADMIN__PORT": str(query_port), "SEARCH__TANTIVY_PATH": str(work / "index")},
-            work / "query.log",
-        ).start()
+        query = start_query_service(work, issuer, query_port)
         routes = [
             {
                 "id": "elastic-query-service",
@@ -56,8 +47,10 @@ def main() -> None:
         gateway = ServiceProcess(
             "gateway",
             {
-                **common,
                 "ADMIN__PORT": str(gateway_port),
+                "DATA_DIR": str(work),
+                "AUTH__ISSUER_URL": issuer.realm_url,
+                "LOG_LEVEL": "WARNING",
                 "ROUTES": json.dumps(routes),
                 "RATE_LIMIT__REPLENISH_PER_S": "1000000",
                 "RATE_LIMIT__BURST": "1000000",

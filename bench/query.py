@@ -49,6 +49,21 @@ def build_index(path: Path, count: int) -> None:
     store.close()
 
 
+def start_query_service(work: Path, issuer: DevIssuer, port: int) -> ServiceProcess:
+    """The query service over the index in `work`, trusting `issuer`, quiet in its logs."""
+    return ServiceProcess(
+        "query_service",
+        {
+            "ADMIN__PORT": str(port),
+            "DATA_DIR": str(work),
+            "SEARCH__TANTIVY_PATH": str(work / "index"),
+            "AUTH__ISSUER_URL": issuer.realm_url,
+            "LOG_LEVEL": "WARNING",
+        },
+        work / "query.log",
+    ).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tweets", type=int, default=100_000)
@@ -60,17 +75,7 @@ def main() -> None:
         build_index(work / "index", args.tweets)
         issuer = DevIssuer(work).start()
         port = free_port()
-        service = ServiceProcess(
-            "query_service",
-            {
-                "ADMIN__PORT": str(port),
-                "DATA_DIR": str(work),
-                "SEARCH__TANTIVY_PATH": str(work / "index"),
-                "AUTH__ISSUER_URL": issuer.realm_url,
-                "LOG_LEVEL": "WARNING",
-            },
-            work / "query.log",
-        ).start()
+        service = start_query_service(work, issuer, port)
         try:
             service.wait_healthy(port)
             token = issuer.password_token("app_super_user")

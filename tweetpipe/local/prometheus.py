@@ -22,7 +22,7 @@ import httpx
 import yaml
 from pydantic import BaseModel, Field
 
-from tweetpipe.local.broker import die_with_parent
+from tweetpipe.local.broker import die_with_parent, stop_process
 
 log = logging.getLogger(__name__)
 
@@ -162,13 +162,7 @@ class PrometheusServer:
         raise TimeoutError(f"prometheus not ready at {self.url} after {timeout_s:.0f}s")
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process, timeout_s=10)
         self._process = None
 
     def __enter__(self) -> PrometheusServer:
