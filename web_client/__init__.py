@@ -1,0 +1,1 @@
+"""web-client: the Streamlit app to sign in, search tweets, watch trends and the pipeline."""
