@@ -25,6 +25,10 @@ REPARTITION_LAG = "tweetpipe_streams_repartition_lag"
 DEAD_LETTERED = "tweetpipe_dead_lettered_total"
 ANALYTICS_DEAD_LETTERS = "tweetpipe_analytics_dead_letters_total"
 
+COUNTER_GROUP = "kafka-streams-counter"
+"""The stream stage's counting consumers (their lag is exported as the repartition lag)."""
+ANALYTICS_GROUP = "analytics-service"
+
 THROUGHPUT = {
     "Tweets produced": PRODUCED,
     "Tweets indexed": INDEXED,
@@ -69,16 +73,15 @@ class Snapshot(BaseModel):
         return {s.service: s.error for s in self.scrapes if s.error is not None}
 
     def lag(self) -> dict[str, float]:
-        """Records not yet processed, by consumer group (the stream stage's counter and the
-        analytics service name theirs)."""
+        """Records not yet processed, by consumer group."""
         lag: dict[str, float] = defaultdict(float)
         for scrape in self.scrapes:
             for s in scrape.values(CONSUMER_LAG):
                 lag[s.labels.get("group", scrape.service)] += s.value
             for s in scrape.values(ANALYTICS_LAG):
-                lag[scrape.service] += s.value
+                lag[ANALYTICS_GROUP] += s.value
             for s in scrape.values(REPARTITION_LAG):
-                lag[f"{scrape.service} (counting)"] += s.value
+                lag[COUNTER_GROUP] += s.value
         return dict(lag)
 
     def dead_letters(self) -> dict[str, float]:

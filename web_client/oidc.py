@@ -17,8 +17,7 @@ from urllib.parse import urlencode
 
 import httpx
 from authlib.common.security import generate_token
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import OAuth2Client
+from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from web_client.settings import OidcSettings
@@ -152,14 +151,14 @@ class OidcClient:
                     raise ProviderUnreachable(f"no discovery document at {url}: {exc}") from exc
             return self._metadata
 
-    def _client(self, redirect_uri: str | None = None) -> OAuth2Client:
-        return OAuth2Client(
+    def _client(self, redirect_uri: str | None = None, scope: bool = True) -> OAuth2Session:
+        """`scope=False` for a refresh: no scope there means the one first granted."""
+        return OAuth2Session(
             client_id=self._settings.client_id,
             client_secret=self._settings.client_secret.get_secret_value(),
-            scope=self._settings.scope,
+            scope=self._settings.scope if scope else None,
             redirect_uri=redirect_uri,
             code_challenge_method="S256",
-            timeout=self._settings.timeout_s,
         )
 
     def start_login(self, redirect_uri: str) -> tuple[str, str]:
@@ -191,6 +190,7 @@ class OidcClient:
                 grant_type="authorization_code",
                 code=code,
                 code_verifier=login.verifier,
+                timeout=self._settings.timeout_s,
             ),
             login.redirect_uri,
         )
@@ -202,17 +202,22 @@ class OidcClient:
         token_endpoint = self.metadata().token_endpoint
         refresh_token = tokens.refresh_token
         body = self._token_call(
-            lambda client: client.refresh_token(token_endpoint, refresh_token=refresh_token)
+            lambda client: client.refresh_token(
+                token_endpoint, refresh_token=refresh_token, timeout=self._settings.timeout_s
+            ),
+            scope=False,
         )
         return Tokens.from_response(body, previous=tokens)
 
-    def _token_call(self, call: Any, redirect_uri: str | None = None) -> dict[str, Any]:
+    def _token_call(
+        self, call: Any, redirect_uri: str | None = None, scope: bool = True
+    ) -> dict[str, Any]:
         try:
-            with self._client(redirect_uri) as client:
+            with self._client(redirect_uri, scope) as client:
                 return dict(call(client))
         except OAuthError as exc:
             raise SignInError(exc.description or exc.error or "refused") from exc
-        except httpx.HTTPError as exc:
+        except OSError as exc:  # requests' errors are OSErrors (authlib's client is requests)
             raise ProviderUnreachable(f"{type(exc).__name__}: {exc}") from exc
 
     def userinfo(self, tokens: Tokens) -> UserInfo:

@@ -234,7 +234,6 @@ def account_box() -> None:
     """Sidebar: who is signed in, and the sign-out button."""
     signed_in = user()
     with st.sidebar:
-        st.divider()
         if signed_in is None:
             st.caption("Not signed in")
             return

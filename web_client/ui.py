@@ -30,6 +30,16 @@ a.tp-link-button:hover { background: #e03e3e; }
 Need = Literal["read tweets", "see word counts"]
 
 
+def retryable(found: Problem) -> bool:
+    """Worth the same request again later (not a missing permission or a bad request)."""
+    return isinstance(found, RateLimited | Unavailable)
+
+
+def denied(found: Problem) -> bool:
+    """Every call of the page would fail the same way: show it once, not per section."""
+    return isinstance(found, SignedOut | Forbidden)
+
+
 def problem(found: Problem, need: Need) -> None:
     """Render `found`; a refused token also ends the session (the page then asks to sign in)."""
     service = SERVICE_NAMES.get(found.route, found.route)

@@ -62,7 +62,7 @@ def _figures() -> None:
         lags = now.lag()
         if lags:
             st.metric("Records waiting", count(sum(lags.values())))
-            _table(lags, "consumer", "records behind")
+            _table(lags, "Consumer group", "Records behind")
         else:
             st.caption("No consumer reports lag yet.")
     with dead:
@@ -71,7 +71,7 @@ def _figures() -> None:
         total = sum(letters.values())
         st.metric("Records rejected", count(total))
         if total:
-            _table(letters, "stage", "records")
+            _table(letters, "Rejected by", "Records")
         else:
             st.caption("Nothing has been dead-lettered.")
     _down(now)

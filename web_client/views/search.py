@@ -62,7 +62,8 @@ def render() -> None:
     results = _results(token, query)
     if results.problem is not None:
         ui.problem(results.problem, "read tweets")
-        st.button("Try again", key="search-retry", on_click=_next_run)
+        if ui.retryable(results.problem):
+            st.button("Try again", key="search-retry", on_click=_next_run)
         return
     _show(results)
 
@@ -221,12 +222,25 @@ def _unfiltered(query: SearchQuery) -> bool:
 
 
 def _histogram(buckets: list[DateBucket]) -> None:
-    starts = [b.start.astimezone(UTC) for b in buckets]
-    same_day = len({s.date() for s in starts}) == 1
-    label = "%H:%M" if same_day else "%m-%d %H:%M"
-    frame = {
-        "minute (UTC)": [s.strftime(label) for s in starts],
-        "tweets": [b.count for b in buckets],
+    """Matching tweets per minute, on a UTC time axis (one bar per minute with tweets)."""
+    if len(buckets) < 2:
+        minute = buckets[0].start.astimezone(UTC)
+        st.caption(f"All matching tweets were posted in the minute from {minute:%H:%M} UTC.")
+        return
+    values = [{"minute": b.start.astimezone(UTC).isoformat(), "tweets": b.count} for b in buckets]
+    spec = {
+        "mark": {"type": "bar", "tooltip": True},
+        "height": 140,
+        "encoding": {
+            "x": {
+                "field": "minute",
+                "type": "temporal",
+                "timeUnit": "utcyearmonthdatehoursminutes",
+                "title": "Matching tweets per minute (UTC)",
+                "axis": {"labelAngle": 0, "format": "%H:%M"},
+                "scale": {"type": "utc"},
+            },
+            "y": {"field": "tweets", "type": "quantitative", "title": None},
+        },
     }
-    st.caption("Matching tweets per minute")
-    st.bar_chart(frame, x="minute (UTC)", y="tweets", height=160, sort=False)
+    st.vega_lite_chart({"values": values}, spec, width="stretch")

@@ -37,11 +37,14 @@ def _figures() -> None:
         st.rerun()
         return
     gateway = session.resources().gateway
+    now = gateway.top_words_now(token, TOP_N)
+    if not isinstance(now, Ok) and ui.denied(now):
+        ui.problem(now, "see word counts")  # the same answer for every figure here
+        return
     now_col, window_col = st.columns(2, gap="large")
     top_word: str | None = None
     with now_col:
         st.subheader("Right now")
-        now = gateway.top_words_now(token, TOP_N)
         if isinstance(now, Ok):
             top_word = now.value.words[0].word if now.value.words else None
             _top_table(now.value, "No words counted in the current minute yet.", "now")
