@@ -4,6 +4,9 @@ Words are matched lower-case (the stream stage emits them lower-case). Date-time
 ISO-8601; one without an offset is taken as UTC. Invalid parameters get FastAPI's 422 body
 (`{"detail": [{"loc": …, "msg": …}]}`), including the checks FastAPI cannot express itself
 (`from` after `to`, a `window` that is neither `latest` nor a date-time).
+
+Every endpoint needs a bearer token (audience `analytics-service`) with one of the realm's
+application roles: word counts are not per-document, so no finer permission applies.
 """
 
 from __future__ import annotations
@@ -25,10 +28,15 @@ from analytics_service.schemas import (
     WordSeries,
 )
 from analytics_service.tables import MAX_WORD_LENGTH
+from tweetpipe.auth import APP_ROLES, AUTH_RESPONSES, require_roles
 
 router = APIRouter(
     tags=["analytics"],
-    responses={503: {"model": ErrorMessage, "description": "The database is unavailable"}},
+    dependencies=[Depends(require_roles(*APP_ROLES))],
+    responses={
+        **AUTH_RESPONSES,
+        503: {"model": ErrorMessage, "description": "The database is unavailable"},
+    },
 )
 
 MAX_TOP = 100

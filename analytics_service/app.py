@@ -29,6 +29,7 @@ from analytics_service.repository import WordCountRepository
 from analytics_service.settings import AnalyticsSettings
 from analytics_service.tables import SCHEMA
 from tweetpipe.admin import HealthCheck, admin_router
+from tweetpipe.auth import TokenValidator
 from tweetpipe.batch_consumer import BatchConsumer
 from tweetpipe.discovery import registered
 from tweetpipe.dlq import DeadLetterPublisher
@@ -46,10 +47,18 @@ STOP_TIMEOUT_S = 30
 log = logging.getLogger(__name__)
 
 
-def create_app(repository: WordCountRepository, checks: Mapping[str, HealthCheck]) -> FastAPI:
-    """The HTTP app: REST API, admin endpoints, and JSON errors when the database is away."""
-    app = FastAPI(title=SERVICE, description="Word counts per window, from the stream stage.")
+def create_app(
+    repository: WordCountRepository, validator: TokenValidator, checks: Mapping[str, HealthCheck]
+) -> FastAPI:
+    """The HTTP app: REST API (bearer token required), admin endpoints, and JSON errors when
+    the database is away."""
+    app = FastAPI(
+        title=SERVICE,
+        description="Word counts per window, from the stream stage. Every endpoint but "
+        "`/health` and `/metrics` needs a bearer token from the realm's issuer.",
+    )
     app.state.repository = repository
+    app.state.token_validator = validator
     app.include_router(api.router)
     app.include_router(admin_router(SERVICE, checks))
     app.add_exception_handler(SQLAlchemyError, _database_error)
@@ -144,7 +153,8 @@ def run(settings: AnalyticsSettings) -> int:
         "database": lambda: ping(engine),
         "kafka": lambda: broker_reachable(settings.kafka),
     }
-    app = create_app(repository, checks)
+    log.info("trusting tokens from %s", settings.auth.issuer_url)
+    app = create_app(repository, TokenValidator(settings.auth.for_audience(SERVICE)), checks)
     host, port = settings.admin.host, settings.admin.port
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)

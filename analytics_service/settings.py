@@ -6,6 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
+from tweetpipe.auth import AuthSettings
 from tweetpipe.batch_consumer import BatchOptions
 from tweetpipe.settings import AdminSettings, ServiceSettings
 
@@ -27,6 +28,7 @@ class AnalyticsSettings(ServiceSettings):
     """SQLAlchemy URL (it may hold a password, hence secret). Unset: a SQLite file in
     `data_dir`, the single-machine profile; the docker profile points at PostgreSQL."""
     analytics: AnalyticsOptions = AnalyticsOptions()
+    auth: AuthSettings = AuthSettings()
     admin: AdminSettings = AdminSettings(port=8084)
     """The one HTTP server of this service: the REST API and `/health`, `/metrics`."""
 

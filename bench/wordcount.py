@@ -24,6 +24,7 @@ import httpx
 from kafka import KafkaConsumer
 
 from bench.analytics_rows import measure_analytics_rows
+from tests.support.issuer import DevIssuer
 from tests.support.kafka import produce_tweets
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
@@ -62,8 +63,11 @@ def raw_consume(kafka: KafkaSettings, count: int) -> float:
 
 def wordcount(kafka: KafkaSettings, truth: Counter[str], count: int, workdir: Path) -> float:
     port = free_port()
+    issuer = DevIssuer(workdir).start()
+    auth = {"Authorization": f"Bearer {issuer.password_token('app_user')}"}
     env = {
         "KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "AUTH__ISSUER_URL": issuer.realm_url,
         "ADMIN__PORT": str(port),
         "STREAMS__STATE_DIR": str(workdir / "state"),
     }
@@ -77,15 +81,17 @@ def wordcount(kafka: KafkaSettings, truth: Counter[str], count: int, workdir: Pa
             time.sleep(0.05)
         say(f"  split stage done after {time.perf_counter() - started:.1f}s")
         probes = [w for w, _ in truth.most_common(20)] + sorted(truth)[:: max(1, len(truth) // 20)]
-        while not all(_count(port, w) == truth[w] for w in probes):
+        while not all(_count(port, w, auth) == truth[w] for w in probes):
             time.sleep(0.2)
         return count / (time.perf_counter() - started)
     finally:
         instance.terminate()
+        issuer.stop()
 
 
-def _count(port: int, word: str) -> int | None:
-    reply = httpx.get(f"http://127.0.0.1:{port}/get-word-count-by-word/{word}", timeout=10)
+def _count(port: int, word: str, auth: dict[str, str]) -> int | None:
+    url = f"http://127.0.0.1:{port}/get-word-count-by-word/{word}"
+    reply = httpx.get(url, headers=auth, timeout=10)
     return int(reply.json()["word_count"]) if reply.status_code == 200 else None
 
 

@@ -66,8 +66,7 @@ class GatewaySettings(ServiceSettings):
     routes: list[RouteSettings] = DEFAULT_ROUTES
     breaker: BreakerSettings = BreakerSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
-    auth: AuthSettings = AuthSettings(audience="elastic-query-service")
+    auth: AuthSettings = AuthSettings()
     """Tokens are checked only to key rate limits by user; the services authorise."""
-    discovery_cache_s: float = Field(default=5.0, ge=0)
     admin: AdminSettings = AdminSettings(port=8080)
     """The one HTTP server of this service: the routes plus `/health` and `/metrics`."""

@@ -2,7 +2,9 @@
 
 A word lives on one repartition partition; an instance that does not own it forwards the
 question to the owner (found through the directory). Top-N lists gather every instance's local
-top and merge them.
+top and merge them. Every endpoint needs a bearer token (audience `kafka-streams-service`) with
+one of the realm's application roles; a forwarded question carries the caller's token, so the
+owner checks it too.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from pydantic import BaseModel
 
 from kafka_streams.counter import Counter
 from kafka_streams.directory import Directory, partition_for
 from kafka_streams.store import read_count, read_top
 from kafka_streams.tokenize import ALL_TIME, as_datetime, window_start
+from tweetpipe.auth import APP_ROLES, AUTH_RESPONSES, require_roles
 
 FORWARDED = "X-Tweetpipe-Forwarded"
 
@@ -43,11 +46,17 @@ class TopWords(BaseModel):
 def query_router(
     counter: Counter, directory: Directory, partitions: int, window_seconds: int, timeout_s: float
 ) -> APIRouter:
-    router = APIRouter(tags=["word counts"])
+    router = APIRouter(
+        tags=["word counts"],
+        dependencies=[Depends(require_roles(*APP_ROLES))],
+        responses={**AUTH_RESPONSES},
+    )
 
     @router.get("/get-word-count-by-word/{word}", response_model=WordCountResponse)
     def word_count(
-        word: str, forwarded: Annotated[str | None, Header(alias=FORWARDED)] = None
+        word: str,
+        authorization: Annotated[str, Header()],
+        forwarded: Annotated[str | None, Header(alias=FORWARDED)] = None,
     ) -> WordCountResponse:
         """All-time count of `word` (0 if never seen), from the instance that owns it."""
         word = word.lower()
@@ -65,7 +74,7 @@ def query_router(
         try:
             reply = httpx.get(
                 f"{owner}/get-word-count-by-word/{word}",
-                headers={FORWARDED: directory.instance_id},
+                headers={FORWARDED: directory.instance_id, "Authorization": authorization},
                 timeout=timeout_s,
             )
         except httpx.HTTPError as exc:
@@ -76,6 +85,7 @@ def query_router(
 
     @router.get("/words/top", response_model=TopWords)
     def top_words(
+        authorization: Annotated[str, Header()],
         window: Annotated[
             datetime | None, Query(description="any moment in the window; default: now")
         ] = None,
@@ -99,6 +109,7 @@ def query_router(
                     reply = httpx.get(
                         f"{url}/words/top",
                         params={"window": as_datetime(start).isoformat(), "n": n, "local": True},
+                        headers={"Authorization": authorization},
                         timeout=timeout_s,
                     )
                     reply.raise_for_status()

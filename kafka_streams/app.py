@@ -22,6 +22,7 @@ from kafka_streams.intents import Intents
 from kafka_streams.settings import StreamsSettings
 from kafka_streams.splitter import Splitter
 from tweetpipe.admin import AdminServer
+from tweetpipe.auth import TokenValidator
 from tweetpipe.discovery import registered
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import (
@@ -132,6 +133,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> None:
         {"kafka": lambda: broker_reachable(kafka)},
         settings.admin.host,
         settings.admin.port,
+        state={"token_validator": TokenValidator(settings.auth.for_audience(SERVICE))},
         routers=[
             query_router(
                 counter,

@@ -5,6 +5,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
+from tweetpipe.auth import AuthSettings
 from tweetpipe.settings import AdminSettings, ServiceSettings
 
 
@@ -35,6 +36,7 @@ class StreamsSettings(ServiceSettings):
     application: ClassVar[str] = "kafka-streams-service"
 
     streams: StreamsOptions = StreamsOptions()
+    auth: AuthSettings = AuthSettings()
     admin: AdminSettings = AdminSettings(port=8083)
 
     @property

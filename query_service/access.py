@@ -9,11 +9,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from query_service.permissions import PermissionRepository
-from tweetpipe.auth import CurrentPrincipal, Principal
+from tweetpipe.auth import SUPER_USER_ROLE, USER_ROLE, CurrentPrincipal, Principal
 
-USER_ROLE = "app_user_role"
-ADMIN_ROLE = "app_admin_role"
-SUPER_USER_ROLE = "app_super_user_role"
 FORBIDDEN = "you do not have permission to read documents"
 log = logging.getLogger(__name__)
 

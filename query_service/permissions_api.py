@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
-from query_service.access import ADMIN_ROLE, Permissions
+from query_service.access import Permissions
 from query_service.schemas import ErrorMessage, Grant, UserPermissions
-from tweetpipe.auth import require_roles
+from tweetpipe.auth import ADMIN_ROLE, require_roles
 
 router = APIRouter(
     prefix="/admin/permissions",

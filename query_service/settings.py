@@ -26,7 +26,7 @@ class QuerySettings(ServiceSettings):
     application: ClassVar[str] = "elastic-query-service"
 
     search: SearchSettings = SearchSettings()
-    auth: AuthSettings = AuthSettings(audience="elastic-query-service")
+    auth: AuthSettings = AuthSettings()
     database_url: SecretStr | None = None
     """SQLAlchemy URL of the permissions database. Unset: a SQLite file in `data_dir`."""
     enrichment: EnrichmentSettings = EnrichmentSettings()

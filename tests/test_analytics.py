@@ -27,6 +27,7 @@ from analytics_service.app import analytics_topics
 from analytics_service.repository import TABLE, WordCountRepository
 from analytics_service.settings import AnalyticsSettings
 from analytics_service.tables import SCHEMA
+from tests.support.issuer import DevIssuer
 from tests.support.kafka import committed_offsets, produce, read_topic
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer
@@ -138,11 +139,15 @@ def committed(kafka: KafkaSettings) -> int:
 class Analytics:
     """An analytics-service process, its HTTP port and its settings."""
 
-    def __init__(self, kafka: KafkaSettings, database_url: str, workdir: Path) -> None:
+    def __init__(
+        self, kafka: KafkaSettings, database_url: str, workdir: Path, issuer: DevIssuer
+    ) -> None:
         self.kafka = kafka
         self.port = free_port()
         self.workdir = workdir
+        self.token = issuer.password_token("app_user")
         self.env = {
+            "AUTH__ISSUER_URL": issuer.realm_url,
             "KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
             "KAFKA__STARTUP_TIMEOUT_S": "60",
             "DATABASE_URL": database_url,
@@ -161,8 +166,14 @@ class Analytics:
         self.process.wait_healthy(self.port)
         return self.process
 
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        return httpx.get(f"http://127.0.0.1:{self.port}{path}", params=params, timeout=10)
+    def get(self, path: str, token: str | None = "", **params: Any) -> httpx.Response:
+        """GET as `app_user` (an application role, no special permission); `token=None`
+        sends no token."""
+        token = self.token if token == "" else token
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        return httpx.get(
+            f"http://127.0.0.1:{self.port}{path}", params=params, headers=headers, timeout=10
+        )
 
     def metric(self, name: str) -> float:
         return metric_value(self.port, name)
@@ -178,9 +189,9 @@ class Analytics:
 
 @pytest.fixture
 def service(
-    analytics_kafka: KafkaSettings, database_url: str, tmp_path: Path
+    analytics_kafka: KafkaSettings, database_url: str, tmp_path: Path, dev_issuer: DevIssuer
 ) -> Iterator[Analytics]:
-    running = Analytics(analytics_kafka, database_url, tmp_path)
+    running = Analytics(analytics_kafka, database_url, tmp_path, dev_issuer)
     yield running
     running.close()
 
@@ -369,12 +380,42 @@ def test_the_api_returns_what_was_written(service: Analytics, engine: Engine) ->
     assert "'latest' or an ISO-8601" in rejected("/analytics/top", "window", window="soon")
     assert "at most 100" in rejected(f"/get-word-count-by-word/{'x' * 101}", "word")
 
-    health = service.get("/health")
+    health = service.get("/health", token=None)  # health needs no token
     assert health.status_code == 200
     assert health.json()["components"] == {
         "database": {"status": "UP", "error": None},
         "kafka": {"status": "UP", "error": None},
     }
+
+
+def test_the_api_needs_a_token_with_an_application_role(
+    service: Analytics, dev_issuer: DevIssuer
+) -> None:
+    produce_counts(service.kafka, count_updates(seed=3))
+    service.start()
+    path = "/analytics/top"
+    assert service.get(path).status_code == 200
+
+    anonymous = service.get(path, token=None)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    assert anonymous.json() == {"detail": "a valid bearer token is required"}
+    for refused in (
+        dev_issuer.forge(aud="elastic-query-service"),  # meant for another service
+        dev_issuer.forge(exp=int(time.time()) - 3600),
+        dev_issuer.forge(iss="http://127.0.0.1:1/realms/other"),
+        "not-a-jwt",
+    ):
+        response = service.get(path, token=refused)
+        assert response.status_code == 401, refused
+        assert "invalid_token" in response.headers["WWW-Authenticate"]
+
+    # A valid token without any of the application's roles: authenticated, not allowed.
+    guest = service.get(path, token=dev_issuer.password_token("app_guest"))
+    assert guest.status_code == 403
+    assert guest.json() == {"detail": "you do not have a role this operation requires"}
+    assert service.get(path, token=dev_issuer.service_token()).status_code == 200
+    assert service.metric("tweetpipe_auth_rejected_total") >= 4
 
 
 def _reject_word_in_database(engine: Engine, word: str) -> None:
@@ -446,14 +487,14 @@ def test_bad_records_are_dead_lettered_and_the_rest_stored(
 
 
 def test_offsets_are_committed_only_after_the_database_has_the_rows(
-    analytics_kafka: KafkaSettings, tmp_path: Path
+    analytics_kafka: KafkaSettings, tmp_path: Path, dev_issuer: DevIssuer
 ) -> None:
     updates = count_updates(seed=5, windows=4)
     first, second = updates[: len(updates) // 2], updates[len(updates) // 2 :]
     with PostgresServer() as postgres:
         url = postgres.create_database("outage")
         engine = make_engine(url, SCHEMA)
-        service = Analytics(analytics_kafka, url, tmp_path)
+        service = Analytics(analytics_kafka, url, tmp_path, dev_issuer)
         try:
             produce_counts(analytics_kafka, first)
             process = service.start()
@@ -490,10 +531,10 @@ def test_offsets_are_committed_only_after_the_database_has_the_rows(
 
 
 def test_the_service_waits_for_a_late_database(
-    analytics_kafka: KafkaSettings, tmp_path: Path
+    analytics_kafka: KafkaSettings, tmp_path: Path, dev_issuer: DevIssuer
 ) -> None:
     postgres = PostgresServer()  # port chosen, nothing listening yet
-    service = Analytics(analytics_kafka, postgres.url(), tmp_path)
+    service = Analytics(analytics_kafka, postgres.url(), tmp_path, dev_issuer)
     try:
         process = ServiceProcess("analytics_service", service.env, tmp_path / "late.log").start()
         service.process = process

@@ -54,7 +54,8 @@ def http() -> Iterator[CountingHttp]:
 
 
 def settings_for(issuer: DevIssuer, **overrides: Any) -> AuthSettings:
-    return AuthSettings(issuer_url=issuer.realm_url, **overrides)
+    options = {"audience": "elastic-query-service", **overrides}
+    return AuthSettings(issuer_url=issuer.realm_url, **options)
 
 
 @pytest.fixture
@@ -194,6 +195,26 @@ def test_the_audience_a_service_requires_is_its_own(
     assert refused.value.reason == "bad_aud"
 
 
+def test_an_accepted_token_is_remembered_only_until_it_expires(
+    dev_issuer: DevIssuer, http: CountingHttp
+) -> None:
+    validator = TokenValidator(settings_for(dev_issuer, leeway_s=0), http.client)
+    token = dev_issuer.forge(exp=int(time.time()) + 2)
+    first = validator.validate(token)
+    assert validator.validate(token) == first  # remembered
+    time.sleep(2.5)
+    with pytest.raises(InvalidToken) as refused:
+        validator.validate(token)  # remembered, but not past its `exp`
+    assert refused.value.reason == "expired"
+
+    # A variant of a remembered token is checked in full, not matched against the cache.
+    kept = dev_issuer.forge()
+    validator.validate(kept)
+    header, claims, signature = kept.split(".")
+    with pytest.raises(InvalidToken):
+        validator.validate(f"{header}.{claims}.{signature[:-4]}AAAA")
+
+
 # --- the key cache -----------------------------------------------------------------------------
 
 
@@ -254,7 +275,10 @@ def test_concurrent_first_validations_share_one_fetch(
 
 def test_unreachable_jwks_is_a_refusal_not_a_crash(http: CountingHttp) -> None:
     port = free_port()  # nothing listens there
-    settings = AuthSettings(issuer_url=f"http://127.0.0.1:{port}/realms/microservices-realm")
+    settings = AuthSettings(
+        issuer_url=f"http://127.0.0.1:{port}/realms/microservices-realm",
+        audience="elastic-query-service",
+    )
     validator = TokenValidator(settings, http.client)
     token = unsigned({"alg": "RS256", "kid": "k"}, {"sub": "x"}) + "c2ln"
     with pytest.raises(InvalidToken) as refused:

@@ -22,6 +22,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.elasticsearch import ElasticsearchServer
+from tests.support.issuer import DevIssuer
 from tests.support.kafka import produce
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
@@ -54,6 +55,12 @@ class Pipeline:
     prometheus: PrometheusServer
     zipkin: ZipkinReceiver
     log_dir: Path
+    token: str
+    """An `app_user` access token for the APIs behind the gateway."""
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
     def promql(self, expr: str) -> dict[str, Any]:
         response = httpx.get(f"{self.prometheus.url}/api/v1/query", params={"query": expr})
@@ -67,7 +74,7 @@ class Pipeline:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def pipeline(tmp_path_factory: pytest.TempPathFactory, dev_issuer: DevIssuer) -> Iterator[Pipeline]:
     assert prometheus_available(), "prometheus is missing (Debian package; ./dev installs it)"
     tmp = tmp_path_factory.mktemp("observability")
     with (
@@ -92,6 +99,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             "KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "ADMIN__HOST": "127.0.0.1",
             "TRACING__ZIPKIN_ENDPOINT": zipkin.endpoint,
+            "AUTH__ISSUER_URL": dev_issuer.realm_url,
         }
         routes = [
             {
@@ -142,7 +150,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             with PrometheusServer(
                 free_port(), targets, tmp / "prometheus", scrape_interval_s=1
             ) as prometheus:
-                yield Pipeline(kafka, ports, processes, prometheus, zipkin, tmp / "logs")
+                token = dev_issuer.password_token("app_user")
+                yield Pipeline(kafka, ports, processes, prometheus, zipkin, tmp / "logs", token)
         finally:
             for process in reversed(processes.values()):
                 if process.process is not None:
@@ -255,10 +264,15 @@ def test_http_metrics_count_requests_through_the_gateway(pipeline: Pipeline) -> 
     gateway = f"http://127.0.0.1:{pipeline.ports['gateway-service']}"
     streams = pipeline.ports["kafka-streams-service"]
     word_count = f"http://127.0.0.1:{streams}/get-word-count-by-word/kafka"
-    wait_until("word counts answerable", lambda: httpx.get(word_count).status_code == 200)
+    wait_until(
+        "word counts answerable",
+        lambda: httpx.get(word_count, headers=pipeline.auth).status_code == 200,
+    )
     before = metric_sum(streams, "http_requests_total", method="GET", status="200")
     for _ in range(3):
-        found = httpx.get(f"{gateway}/kafka-streams-service/get-word-count-by-word/kafka")
+        found = httpx.get(
+            f"{gateway}/kafka-streams-service/get-word-count-by-word/kafka", headers=pipeline.auth
+        )
         assert found.status_code == 200, found.text
     missing = httpx.get(f"{gateway}/no-such-route/anything")
     assert missing.status_code == 404
@@ -280,7 +294,7 @@ def test_http_metrics_count_requests_through_the_gateway(pipeline: Pipeline) -> 
 def test_a_request_through_the_gateway_is_one_trace(pipeline: Pipeline) -> None:
     """gateway (server span, then its httpx client span) → the service's server span."""
     gateway = f"http://127.0.0.1:{pipeline.ports['gateway-service']}"
-    answer = httpx.get(f"{gateway}/kafka-streams-service/words/top?n=3")
+    answer = httpx.get(f"{gateway}/kafka-streams-service/words/top?n=3", headers=pipeline.auth)
     assert answer.status_code == 200, answer.text
 
     def joined(spans: list[Span]) -> bool:

@@ -10,11 +10,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from tests.support.issuer import DevIssuer
 from tests.support.kafka import produce, produce_tweets, read_topic
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
@@ -56,8 +58,9 @@ def ground_truth(batch: list[Tweet]) -> tuple[Counter[str], Counter[tuple[str, d
 
 
 class Instance:
-    def __init__(self, kafka: KafkaSettings, workdir: Path, name: str) -> None:
+    def __init__(self, kafka: KafkaSettings, workdir: Path, name: str, issuer: DevIssuer) -> None:
         self.name = name
+        self.token = issuer.password_token("app_user")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.state_dir = workdir / "state"
@@ -65,6 +68,7 @@ class Instance:
         self.env = {
             "KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
             "ADMIN__PORT": str(self.port),
+            "AUTH__ISSUER_URL": issuer.realm_url,
             "STREAMS__INSTANCE_ID": name,
             "STREAMS__STATE_DIR": str(self.state_dir),
             "STREAMS__WINDOW_SECONDS": str(WINDOW_S),
@@ -85,17 +89,25 @@ class Instance:
         if self.process:
             self.process.kill()
 
+    def get(self, path: str, token: str | None = "", **params: Any) -> httpx.Response:
+        """GET as `app_user`; `token=None` sends none."""
+        token = self.token if token == "" else token
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        return httpx.get(self.url + path, params=params, headers=headers, timeout=10)
+
     def count(self, word: str) -> int | None:
-        reply = httpx.get(f"{self.url}/get-word-count-by-word/{word}", timeout=10)
+        reply = self.get(f"/get-word-count-by-word/{word}")
         return int(reply.json()["word_count"]) if reply.status_code == 200 else None
 
 
 @pytest.fixture
-def instances(kafka_settings: KafkaSettings, tmp_path: Path) -> Iterator[Callable[[str], Instance]]:
+def instances(
+    kafka_settings: KafkaSettings, tmp_path: Path, dev_issuer: DevIssuer
+) -> Iterator[Callable[[str], Instance]]:
     started: list[Instance] = []
 
     def make(name: str) -> Instance:
-        instance = Instance(kafka_settings, tmp_path / name, name)
+        instance = Instance(kafka_settings, tmp_path / name, name, dev_issuer)
         started.append(instance)
         return instance
 
@@ -171,7 +183,7 @@ def analytics_windows(kafka: KafkaSettings) -> dict[tuple[str, datetime], int]:
 
 
 def test_counts_equal_ground_truth_with_windows(
-    kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
+    kafka_settings: KafkaSettings, instances: Callable[[str], Instance], dev_issuer: DevIssuer
 ) -> None:
     batch = tweets(3000, seed=21)
     totals, windows = ground_truth(batch)
@@ -180,11 +192,19 @@ def test_counts_equal_ground_truth_with_windows(
     wait_for_totals([instance], totals)
     wait_for(lambda: analytics_windows(kafka_settings) == dict(windows), 60, "window counts")
 
-    top = httpx.get(f"{instance.url}/words/top", params={"window": BASE.isoformat(), "n": 5}).json()
+    top = instance.get("/words/top", window=BASE.isoformat(), n=5).json()
     expected = sorted(
         ((w, c) for (w, start), c in windows.items() if start == BASE), key=lambda x: (-x[1], x[0])
     )[:5]
     assert [(x["word"], x["word_count"]) for x in top["words"]] == expected
+
+    # The interactive queries are for the application's members only.
+    assert instance.get("/words/top", token=None).status_code == 401
+    guest = instance.get(
+        "/get-word-count-by-word/kafka", token=dev_issuer.password_token("app_guest")
+    )
+    assert guest.status_code == 403
+    assert instance.get("/health", token=None).status_code == 200
     assert metric_value(instance.port, "tweetpipe_streams_tweets_processed_total") == len(batch)
     # one repartition record per word per batch, not one per occurrence
     assert (
@@ -243,10 +263,13 @@ def test_scale_out_with_rebalance_mid_run(
     produce_tweets(kafka_settings, batch[3000:])
     wait_for_totals([first, second, third], totals, timeout_s=180)
     answered_by = {
-        httpx.get(f"{first.url}/get-word-count-by-word/{w}").json()["answered_by"]
-        for w in list(totals)[:200]
+        first.get(f"/get-word-count-by-word/{w}").json()["answered_by"] for w in list(totals)[:200]
     }
-    assert len(answered_by) >= 2  # words really live on different instances
+    assert len(answered_by) >= 2  # words really live on different instances (forwarded with
+    # the caller's token: the owner checks it too)
+    top = first.get("/words/top", window=BASE.isoformat(), n=5)
+    assert top.status_code == 200
+    assert len(top.json()["words"]) == 5  # gathered from every peer
 
 
 def test_empty_state_dir_is_rebuilt_from_the_changelog(

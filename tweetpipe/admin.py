@@ -74,8 +74,12 @@ class AdminServer:
         host: str,
         port: int,
         routers: Sequence[APIRouter] = (),
+        state: Mapping[str, object] | None = None,
     ):
+        """`state` goes to `app.state` for the routers' dependencies (e.g. `token_validator`)."""
         app = FastAPI(title=service, docs_url="/docs" if routers else None, redoc_url=None)
+        for name, value in (state or {}).items():
+            setattr(app.state, name, value)
         app.include_router(admin_router(service, checks))
         for router in routers:
             app.include_router(router)

@@ -5,7 +5,9 @@ signature is checked against the issuer's JWKS, fetched once and cached; a token
 a key id the cache does not know triggers one refetch (key rotation), at most every
 `jwks_refresh_min_interval_s`. Only RS256 is accepted: `alg=none` and HS256 signed with the
 public key as a secret are refused before any key is looked at. Validation of a token whose
-key is cached does no I/O.
+key is cached does no I/O; a token accepted in the last `accepted_cache_s` seconds (not expired
+since, its signing key still published) is accepted again without re-checking its signature,
+which is most of the cost of a request that presents the same token over and over.
 
 Clients learn only that the token was refused (401, `WWW-Authenticate: Bearer`); the reason
 goes to the log and the `tweetpipe_auth_rejected_total{reason}` metric.
@@ -17,9 +19,11 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import httpx
+from cachetools import TTLCache
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from joserfc import jwt
@@ -27,12 +31,20 @@ from joserfc.errors import ClaimError, ExpiredTokenError, JoseError, MissingClai
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 from prometheus_client import Counter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 ALGORITHMS = ("RS256",)
 CHECKED_CLAIMS = ("iss", "sub", "aud", "exp", "nbf", "iat")
 MAX_TOKEN_LENGTH = 16_384
+
+# The realm's roles (infra/keycloak/microservices-realm.json).
+USER_ROLE = "app_user_role"
+ADMIN_ROLE = "app_admin_role"
+SUPER_USER_ROLE = "app_super_user_role"
+APP_ROLES = (USER_ROLE, ADMIN_ROLE, SUPER_USER_ROLE)
+"""Any one of these makes a caller a member of the application (e.g. may read word counts)."""
+
 VALIDATED = Counter("tweetpipe_auth_validated_total", "Bearer tokens accepted")
 REJECTED = Counter("tweetpipe_auth_rejected_total", "Bearer tokens refused, by reason", ["reason"])
 log = logging.getLogger(__name__)
@@ -40,13 +52,24 @@ log = logging.getLogger(__name__)
 
 class AuthSettings(BaseModel):
     issuer_url: str = "http://127.0.0.1:8180/realms/microservices-realm"
-    audience: str = "elastic-query-service"
-    """The audience this service requires in `aud`; each service sets its own name."""
+    audience: str | None = None
+    """The audience required in `aud`. Unset: the service's own (see `for_audience`)."""
     jwks_url: str | None = None
     """Default: the issuer's `/protocol/openid-connect/certs` (Keycloak's layout)."""
     leeway_s: int = 30
     jwks_refresh_min_interval_s: float = 10.0
     http_timeout_s: float = 5.0
+    accepted_cache_s: float = Field(default=30.0, ge=0)
+    """How long an accepted token is remembered (never past its `exp`); 0 turns this off."""
+    accepted_cache_size: int = Field(default=10_000, ge=1)
+
+    def for_audience(self, default: str) -> AuthSettings:
+        """These settings, requiring `default` in `aud` unless an audience was configured.
+
+        The audience is not a field default in each service's settings because a nested model
+        partly set from the environment (`AUTH__ISSUER_URL`) is rebuilt from the class defaults,
+        which would silently swap a service's audience for another's."""
+        return self if self.audience else self.model_copy(update={"audience": default})
 
     @property
     def certs_url(self) -> str:
@@ -74,8 +97,20 @@ class InvalidToken(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """A token that passed every check: who it speaks for, until when, signed by which key."""
+
+    principal: Principal
+    expires_at: float
+    """`exp`, without leeway."""
+    kid: str
+
+
 class TokenValidator:
     def __init__(self, settings: AuthSettings, http: httpx.Client | None = None) -> None:
+        if not settings.audience:
+            raise ValueError("AuthSettings.audience must be set (see AuthSettings.for_audience)")
         self.settings = settings
         self._http = http or httpx.Client(timeout=settings.http_timeout_s)
         self._keys: KeySet | None = None
@@ -88,17 +123,34 @@ class TokenValidator:
             "aud": {"essential": True, "value": settings.audience},
         }
         self._claims = jwt.JWTClaimsRegistry(leeway=settings.leeway_s, **options)
+        self._accepted: TTLCache[str, Accepted] = TTLCache(
+            settings.accepted_cache_size, settings.accepted_cache_s
+        )
+        self._accepted_lock = threading.Lock()
 
     def validate(self, token: str) -> Principal:
+        with self._accepted_lock:
+            remembered = self._accepted.get(token)
+        if remembered is not None and self._still_good(remembered):
+            VALIDATED.inc()
+            return remembered.principal
         try:
-            principal = self._validate(token)
+            accepted = self._validate(token)
         except InvalidToken as exc:
             REJECTED.labels(exc.reason).inc()
             raise
         VALIDATED.inc()
-        return principal
+        if self.settings.accepted_cache_s > 0:
+            with self._accepted_lock:
+                self._accepted[token] = accepted
+        return accepted.principal
 
-    def _validate(self, token: str) -> Principal:
+    def _still_good(self, accepted: Accepted) -> bool:
+        keys = self._keys  # refetched without the token's key: the key was retired
+        alive = keys is not None and _has_kid(keys, accepted.kid)
+        return alive and time.time() < accepted.expires_at
+
+    def _validate(self, token: str) -> Accepted:
         if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise InvalidToken("malformed")
         try:
@@ -122,7 +174,7 @@ class TokenValidator:
             raise InvalidToken(_claim_reason(exc), exc.description or exc.error) from exc
         if claims.get("typ", "Bearer") != "Bearer":
             raise InvalidToken("not_an_access_token", str(claims.get("typ")))
-        return _principal(claims)
+        return Accepted(_principal(claims), float(claims["exp"]), kid)
 
     def key_cached_for(self, token: str) -> bool:
         """True when validating `token` needs no JWKS fetch (its `kid` is cached)."""
@@ -243,3 +295,10 @@ def require_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return dependency
+
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid bearer token"},
+    403: {"description": "The token lacks a role this operation requires"},
+}
+"""OpenAPI entries for routers guarded by `require_roles`."""
