@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -155,9 +155,13 @@ def search(
     cursor: Cursor = None,
     sort: SortOrder = "relevance",
     aggregations: Annotated[
-        bool, Query(description="include top hashtags and the per-minute histogram")
+        bool,
+        Query(
+            description="include top hashtags and the per-minute histogram (first page only: "
+            "they describe the whole result, which does not change from page to page)"
+        ),
     ] = True,
-) -> SearchResponse:
+) -> Response:
     """Full-text search with filters; hits carry highlights, pages chain by `next_cursor`."""
     since, until = _aware(since), _aware(until)
     if since is not None and until is not None and since >= until:
@@ -175,12 +179,12 @@ def search(
     )
     page = store.search(query, PageRequest(size=size, sort=sort, cursor=cursor))
     aggs = None
-    if aggregations:
-        aggs = Aggregations(
-            top_hashtags=store.terms("hashtags", query, TOP_HASHTAGS),
-            per_minute=store.date_histogram(query, timedelta(minutes=1)),
+    if aggregations and cursor is None:
+        top_hashtags, per_minute = store.facets(
+            query, "hashtags", TOP_HASHTAGS, timedelta(minutes=1)
         )
-    return SearchResponse(
+        aggs = Aggregations(top_hashtags=top_hashtags, per_minute=per_minute)
+    answer = SearchResponse(
         total=page.total,
         hits=[
             SearchHit(document=DocumentV2.of(h.tweet, base), score=h.score, highlights=h.highlights)
@@ -190,6 +194,8 @@ def search(
         links=PageLinks(next=_next_link(request, base, page.next_cursor)),
         aggregations=aggs,
     )
+    # Serialised here: returning the model would have FastAPI validate it all over again.
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 def _aware(moment: datetime | None) -> datetime | None:

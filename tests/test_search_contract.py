@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from tweetpipe.search import (
     StoreUnavailable,
     open_store,
 )
+from tweetpipe.search.tantivy_store import RELOAD_INTERVAL_S
 from tweetpipe.settings import SearchSettings
 
 BASE = datetime(2024, 5, 1, 12, 0, 10, tzinfo=UTC)
@@ -429,6 +431,19 @@ def test_date_histogram_equals_python_buckets(
     assert all(b.start.utcoffset() == timedelta(0) for b in buckets)
 
 
+@pytest.mark.parametrize("text", [None, "kafka"])
+def test_facets_are_terms_and_histogram_in_one_pass(loaded: SearchStore, text: str | None) -> None:
+    query = SearchQuery(text=text) if text else None
+    minute = timedelta(minutes=1)
+
+    top, histogram = loaded.facets(query, "hashtags", 5, minute)
+
+    assert top == loaded.terms("hashtags", query, size=5)
+    assert histogram == loaded.date_histogram(query, minute)
+    matching = [t for t in CORPUS if text is None or text in words_of(t)]
+    assert sum(b.count for b in histogram) == len(matching)
+
+
 # --- backend-specific guarantees ------------------------------------------------------------
 
 
@@ -467,7 +482,8 @@ def test_tantivy_reader_in_another_process_sees_new_commits(tmp_path: Path) -> N
             return reader.stdout.readline().strip()
 
         assert ask(CORPUS[20].id) == "10 False"
-        writer.bulk_upsert(CORPUS[10:])  # committed: durable and visible, no refresh needed
+        writer.bulk_upsert(CORPUS[10:])  # committed: durable, and visible to other processes
+        time.sleep(RELOAD_INTERVAL_S)  # from their next read once this long has passed
         assert ask(CORPUS[20].id) == f"{len(CORPUS)} True"
     finally:
         reader.stdin.close()

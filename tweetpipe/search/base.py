@@ -119,6 +119,11 @@ class SearchStore(Protocol):
     ) -> list[DateBucket]:
         """Matching documents per fixed interval of `created_at`, oldest first, no empty edges."""
 
+    def facets(
+        self, query: SearchQuery | None, field: TermField, size: int, interval: timedelta
+    ) -> tuple[list[TermBucket], list[DateBucket]]:
+        """`terms(field, query, size)` and `date_histogram(query, interval)` in one pass."""
+
     def refresh(self) -> None:
         """Make everything written so far visible to search (from this process)."""
 

@@ -75,31 +75,57 @@ def fixed_interval(interval: timedelta) -> str:
 
 
 class AggregationsFromJson(ABC):
-    """`terms` and `date_histogram` for a backend that answers Elasticsearch aggregation JSON
-    (Elasticsearch itself, and tantivy's searcher); the backend supplies `_aggregate`."""
+    """`terms`, `date_histogram` and `facets` for a backend that answers Elasticsearch
+    aggregation JSON (Elasticsearch itself, and tantivy's searcher); the backend supplies
+    `_aggregate`."""
 
     @abstractmethod
-    def _aggregate(self, query: SearchQuery | None, agg: dict[str, Any]) -> list[dict[str, Any]]:
-        """The buckets of one aggregation over the documents matching `query`."""
+    def _aggregate(
+        self, query: SearchQuery | None, aggs: dict[str, dict[str, Any]]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The buckets of each named aggregation over the documents matching `query`, computed
+        in one pass over them."""
 
     def terms(
         self, field: TermField, query: SearchQuery | None = None, size: int = 10
     ) -> list[TermBucket]:
-        buckets = self._aggregate(query, {"terms": {"field": field, "size": size}})
-        result = [TermBucket(key=str(b["key"]), count=b["doc_count"]) for b in buckets]
-        return sorted(result, key=lambda b: -b.count)
+        return _term_buckets(self._aggregate(query, {"a": _terms(field, size)})["a"])
 
     def date_histogram(
         self, query: SearchQuery | None = None, interval: timedelta = timedelta(minutes=1)
     ) -> list[DateBucket]:
-        agg = {
-            "date_histogram": {
-                "field": "created_at",
-                "fixed_interval": fixed_interval(interval),
-                "min_doc_count": 1,
-            }
+        return _date_buckets(self._aggregate(query, {"a": _histogram(interval)})["a"])
+
+    def facets(
+        self, query: SearchQuery | None, field: TermField, size: int, interval: timedelta
+    ) -> tuple[list[TermBucket], list[DateBucket]]:
+        result = self._aggregate(
+            query, {"terms": _terms(field, size), "dates": _histogram(interval)}
+        )
+        return _term_buckets(result["terms"]), _date_buckets(result["dates"])
+
+
+def _terms(field: TermField, size: int) -> dict[str, Any]:
+    return {"terms": {"field": field, "size": size}}
+
+
+def _histogram(interval: timedelta) -> dict[str, Any]:
+    return {
+        "date_histogram": {
+            "field": "created_at",
+            "fixed_interval": fixed_interval(interval),
+            "min_doc_count": 1,
         }
-        return [
-            DateBucket(start=datetime.fromtimestamp(b["key"] / 1000, UTC), count=b["doc_count"])
-            for b in self._aggregate(query, agg)
-        ]
+    }
+
+
+def _term_buckets(buckets: list[dict[str, Any]]) -> list[TermBucket]:
+    result = [TermBucket(key=str(b["key"]), count=b["doc_count"]) for b in buckets]
+    return sorted(result, key=lambda b: -b.count)
+
+
+def _date_buckets(buckets: list[dict[str, Any]]) -> list[DateBucket]:
+    return [
+        DateBucket(start=datetime.fromtimestamp(b["key"] / 1000, UTC), count=b["doc_count"])
+        for b in buckets
+    ]

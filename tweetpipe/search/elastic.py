@@ -258,13 +258,14 @@ class ElasticsearchStore(AggregationsFromJson):
             response = self._client.count(index=self._index, query=_es_query(query))
         return int(response["count"])
 
-    def _aggregate(self, query: SearchQuery | None, agg: dict[str, Any]) -> list[dict[str, Any]]:
+    def _aggregate(
+        self, query: SearchQuery | None, aggs: dict[str, dict[str, Any]]
+    ) -> dict[str, list[dict[str, Any]]]:
         with _translated("aggregation"):
             response = self._client.search(
-                index=self._index, query=_es_query(query), size=0, aggs={"a": agg}
+                index=self._index, query=_es_query(query), size=0, aggs=aggs
             )
-        buckets: list[dict[str, Any]] = response["aggregations"]["a"]["buckets"]
-        return buckets
+        return {name: response["aggregations"][name]["buckets"] for name in aggs}
 
     def refresh(self) -> None:
         with _translated("refresh"):

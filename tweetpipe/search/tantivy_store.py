@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import os
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +47,9 @@ from tweetpipe.settings import SearchSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_HEAP_PER_THREAD = 16_000_000
+RELOAD_INTERVAL_S = 0.1
+"""Searches see another process's commits at most this late: reloading reads the index's
+metadata from disk, too dear to do several times per request. `refresh()` reloads now."""
 """tantivy refuses less than ~15 MB of indexing heap per writer thread."""
 
 
@@ -232,6 +236,7 @@ class TantivyStore(AggregationsFromJson):
         self._index: tantivy.Index | None = None
         self._writer: tantivy.IndexWriter | None = None
         self._lock = threading.Lock()
+        self._reloaded_at = float("-inf")
 
     def ensure_ready(self) -> None:
         with self._lock:
@@ -261,12 +266,15 @@ class TantivyStore(AggregationsFromJson):
                 raise StoreError(f"index at {self._path} is locked by another writer") from exc
             raise StoreError(f"cannot open a writer on {self._path}: {exc}") from exc
 
-    def _searcher(self) -> tantivy.Searcher:
+    def _searcher(self, reload: bool = False) -> tantivy.Searcher:
         index = self._index
         if index is None:
             with self._lock:
                 index = self._open()
-        index.reload()  # pick up commits made since, by this or another process
+        now = time.monotonic()
+        if reload or now - self._reloaded_at >= RELOAD_INTERVAL_S:
+            index.reload()  # pick up commits made since, by this or another process
+            self._reloaded_at = now
         return index.searcher()
 
     def bulk_upsert(self, tweets: Sequence[Tweet]) -> BulkResult:
@@ -295,6 +303,7 @@ class TantivyStore(AggregationsFromJson):
         except ValueError as exc:  # e.g. disk full: the batch is not durable, retry later
             writer.rollback()
             raise StoreUnavailable(f"commit to {self._path} failed: {exc}") from exc
+        self._reloaded_at = float("-inf")  # this process sees its own commit on its next read
 
     def get(self, tweet_id: int) -> Tweet | None:
         searcher = self._searcher()
@@ -395,17 +404,18 @@ class TantivyStore(AggregationsFromJson):
             return searcher.num_docs
         return _count(searcher, _to_query(query))
 
-    def _aggregate(self, query: SearchQuery | None, agg: dict[str, Any]) -> list[dict[str, Any]]:
+    def _aggregate(
+        self, query: SearchQuery | None, aggs: dict[str, dict[str, Any]]
+    ) -> dict[str, list[dict[str, Any]]]:
         searcher = self._searcher()
         try:
-            result = searcher.aggregate(_to_query(query), {"a": agg})
+            result = searcher.aggregate(_to_query(query), aggs)
         except ValueError as exc:
             raise StoreError(f"aggregation failed: {exc}") from exc
-        buckets: list[dict[str, Any]] = result["a"]["buckets"]
-        return buckets
+        return {name: result[name]["buckets"] for name in aggs}
 
     def refresh(self) -> None:
-        self._searcher()
+        self._searcher(reload=True)
 
     def ping(self) -> bool:
         try:
