@@ -23,14 +23,19 @@ from gateway.breaker import RouteBreaker
 from gateway.callers import CallerIdentity
 from gateway.proxy import Proxy
 from gateway.ratelimit import RateLimiter
-from gateway.routing import Lookup, Route
+from gateway.routing import Route
 from gateway.settings import GatewaySettings
 from tweetpipe.admin import HealthCheck, admin_router
 from tweetpipe.auth import TokenValidator
+from tweetpipe.discovery import Discovery, registered
 from tweetpipe.logs import configure_logging
 from tweetpipe.telemetry import instrument_app, start_tracing
 
 SERVICE = "gateway-service"
+EUREKA_APP = "GATEWAY-SERVICE"
+AUDIENCE = "elastic-query-service"
+"""Tokens are read only to key rate limits by user: every token of the realm's clients carries
+the query service's audience."""
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 log = logging.getLogger(__name__)
 
@@ -38,10 +43,12 @@ log = logging.getLogger(__name__)
 def create_app(
     settings: GatewaySettings,
     validator: TokenValidator,
-    lookup: Lookup | None,
+    discovery: Discovery | None,
     redis: Redis | None,
     checks: Mapping[str, HealthCheck],
 ) -> FastAPI:
+    """Routes find their instances through `discovery` when given, else their fixed `urls`."""
+    lookup = discovery.urls if discovery is not None else None
     routes = [Route(route, lookup) for route in settings.routes]
     limiter = RateLimiter(settings.rate_limit, redis)
     breakers = {route.id: RouteBreaker(route.id, settings.breaker) for route in settings.routes}
@@ -52,6 +59,8 @@ def create_app(
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
             app.state.proxy = Proxy(routes, client, limiter, breakers, CallerIdentity(validator))
             yield
+        if discovery is not None:
+            await discovery.aclose()
 
     app = FastAPI(title=SERVICE, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(admin_router(SERVICE, checks))
@@ -73,10 +82,14 @@ def run(settings: GatewaySettings) -> int:
     if settings.rate_limit.redis_url:
         sync_redis = SyncRedis.from_url(settings.rate_limit.redis_url, socket_timeout=1)
         checks["redis"] = lambda: bool(sync_redis.ping())
-    app = create_app(settings, TokenValidator(settings.auth), None, redis, checks)
+    discovery = Discovery.from_settings(settings.eureka)
+    validator = TokenValidator(settings.auth.for_audience(AUDIENCE))
+    app = create_app(settings, validator, discovery, redis, checks)
+    source = f"registry {settings.eureka.server_url}, else " if discovery else ""
     for route in settings.routes:
-        log.info("route /%s/** → %s %s", route.id, route.service_id, route.urls)
+        log.info("route /%s/** → %s (%sfixed %s)", route.id, route.service_id, source, route.urls)
     host, port = settings.admin.host, settings.admin.port
     log.info("starting the gateway on http://%s:%d", host, port)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    with registered(settings, EUREKA_APP, port):
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     return 0

@@ -24,12 +24,14 @@ from query_service.permissions import PermissionRepository
 from query_service.settings import QuerySettings
 from tweetpipe.admin import HealthCheck, admin_router
 from tweetpipe.auth import TokenValidator
+from tweetpipe.discovery import registered
 from tweetpipe.logs import configure_logging
 from tweetpipe.search import SearchStore, StoreError, StoreUnavailable, open_store
 from tweetpipe.sql import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
 from tweetpipe.telemetry import instrument_app, start_tracing
 
 SERVICE = "elastic-query-service"
+EUREKA_APP = "ELASTIC-QUERY-SERVICE"
 log = logging.getLogger(__name__)
 
 
@@ -92,12 +94,13 @@ def run(settings: QuerySettings) -> int:
         "permissions in %s; trusting tokens from %s", display_url(engine), settings.auth.issuer_url
     )
     checks: dict[str, HealthCheck] = {"search": store.ping, "database": lambda: ping(engine)}
-    validator = TokenValidator(settings.auth)
+    validator = TokenValidator(settings.auth.for_audience(SERVICE))
     app = create_app(store, permissions, validator, settings, checks)
     host, port = settings.admin.host, settings.admin.port
     log.info("starting the API on http://%s:%d", host, port)
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        with registered(settings, EUREKA_APP, port, status_path="/docs"):
+            uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     finally:
         store.close()
         engine.dispose()

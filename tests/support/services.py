@@ -29,7 +29,9 @@ class ServiceProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module],
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+                # No registry unless a test gives one: the local profile's default (port 8761)
+                # could be a registry someone else runs on this machine.
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "EUREKA__SERVER_URL": "", **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
