@@ -111,7 +111,7 @@ def set_page_path(path: str) -> None:
 
 def handle_return() -> None:
     """Finish a login (`?code=&state=`), report a refused one (`?error=`), or a sign-out."""
-    params = st.query_params
+    params = st.query_params.to_dict()  # read before clearing: the proxy clears too
     state, code, error = params.get("state"), params.get("code"), params.get("error")
     if params.get("signed_out"):
         st.query_params.clear()

@@ -10,12 +10,50 @@ from __future__ import annotations
 import fnmatch
 import hmac
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 DEFAULT_SCOPE = "openid profile email"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+def redirect_uri_allowed(redirect_uri: str, patterns: list[str]) -> bool:
+    """Keycloak's patterns (exact, or a trailing `*` matching any rest of the URI), plus
+    RFC 8252 §7.3: a registered `http` loopback pattern (127.0.0.1, localhost, [::1]) accepts
+    the same URI on any port, since a native or local app gets its port when it starts."""
+    for pattern in patterns:
+        if fnmatch.fnmatchcase(redirect_uri, pattern):
+            return True
+        registered, requested = _host_and_rest(pattern), _host_and_rest(redirect_uri)
+        if registered is None or requested is None or registered[0] not in LOOPBACK_HOSTS:
+            continue
+        if registered[0] == requested[0] and fnmatch.fnmatchcase(requested[1], registered[1]):
+            return True
+    return False
+
+
+def _host_and_rest(uri: str) -> tuple[str, str] | None:
+    """An `http` URI's host and what follows its host and port (path, query); None for
+    anything else (other schemes, user info, a port that is not a number)."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return None
+    if parts.scheme != "http" or "@" in parts.netloc or not parts.netloc:
+        return None
+    netloc = parts.netloc
+    if netloc.startswith("["):
+        host, bracket, port = netloc.partition("]")
+        host += bracket
+        port = port.removeprefix(":")
+    else:
+        host, _, port = netloc.partition(":")
+    if port and not port.isdigit():
+        return None
+    return host.lower(), uri[len("http://") + len(netloc) :]
 
 
 class _Export(BaseModel):
@@ -122,8 +160,7 @@ class Client(ClientMixin):  # type: ignore[misc]
         return scope or DEFAULT_SCOPE
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        """Keycloak's patterns: exact, or a trailing `*` matching any rest of the URI."""
-        return any(fnmatch.fnmatchcase(redirect_uri, pattern) for pattern in self.redirect_uris)
+        return redirect_uri_allowed(redirect_uri, self.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
         return self.secret is not None and hmac.compare_digest(
