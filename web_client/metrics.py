@@ -109,9 +109,9 @@ def scrape(service: str, url: str, timeout_s: float) -> Scrape:
         reply.raise_for_status()
         return Scrape(service=service, url=url, samples=parse(reply.text))
     except httpx.HTTPStatusError as exc:
-        return Scrape(service=service, url=url, error=f"HTTP {exc.response.status_code}")
-    except httpx.HTTPError as exc:
-        return Scrape(service=service, url=url, error=f"no answer ({type(exc).__name__})")
+        return Scrape(service=service, url=url, error=f"answers HTTP {exc.response.status_code}")
+    except httpx.HTTPError:
+        return Scrape(service=service, url=url, error="does not answer")
     except ValueError as exc:
         return Scrape(service=service, url=url, error=f"unreadable metrics ({exc})")
 

@@ -55,7 +55,8 @@ def _figures() -> None:
     for column, (label, name) in zip(columns, metrics.THROUGHPUT.items(), strict=True):
         with column:
             st.metric(label, per_second(metrics.rate(before, now, name)))
-            st.caption(f"{count(now.total(name))} in total")
+            total = now.total(name)
+            st.caption("no figures" if total is None else f"{count(total)} in total")
     lag, dead = st.columns(2, gap="large")
     with lag:
         st.subheader("Consumer lag")
@@ -85,4 +86,8 @@ def _table(values: dict[str, float], key: str, value: str) -> None:
 def _down(now: Snapshot) -> None:
     for service, error in now.down.items():
         url = next(s.url for s in now.scrapes if s.service == service)
-        st.warning(f"**{service}** does not report metrics: {error} ({url})")
+        st.warning(
+            f"**{service}** {error} at {url}: it has stopped, or has not started yet. "
+            "Its figures show as n/a.",
+            icon=":material/power_off:",
+        )

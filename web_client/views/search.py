@@ -203,16 +203,16 @@ def _show(results: Results) -> None:
     with side:
         if aggregations is not None and aggregations.top_hashtags:
             st.markdown("**Top hashtags**")
-            st.caption("Click one to filter by it.")
+            st.caption("Click one to filter by it, again to remove the filter.")
             for bucket in aggregations.top_hashtags:
                 active = query.hashtag is not None and bucket.key.lower() == query.hashtag.lower()
                 st.button(
                     f"#{bucket.key} · {bucket.count:,}",
                     key=f"facet-{bucket.key}",
+                    help="Remove this filter" if active else f"Only tweets tagged #{bucket.key}",
                     type="primary" if active else "secondary",
-                    disabled=active,
                     on_click=_filter_by_hashtag,
-                    args=(bucket.key,),
+                    args=(None if active else bucket.key,),
                     width="stretch",
                 )
 

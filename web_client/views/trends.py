@@ -47,7 +47,11 @@ def _figures() -> None:
         st.subheader("Right now")
         if isinstance(now, Ok):
             top_word = now.value.words[0].word if now.value.words else None
-            _top_table(now.value, "No words counted in the current minute yet.", "now")
+            _top_table(
+                now.value,
+                "No words counted in the current minute yet: no tweets arrived since it began.",
+                "now",
+            )
         else:
             ui.problem(now, "see word counts")
     with window_col:
@@ -125,8 +129,9 @@ def _word_over_time(token: str, suggested: str | None) -> None:
         st.info(f"“{word}” was not counted in the {span.lower()}.", icon=":material/show_chart:")
         return
     peak = max(points, key=lambda p: p.word_count)
+    minutes = "1 minute" if len(points) == 1 else f"{len(points)} minutes"
     st.caption(
-        f"{len(points)} minutes with “{word}”; most in the minute from "
+        f"{minutes} with “{word}”; most in the minute from "
         f"{peak.window_start:%H:%M} UTC ({peak.word_count:,})"
     )
     frame = {

@@ -1,0 +1,230 @@
+"""The web client in a real browser (Debian's headless Chromium, driven by Playwright) against
+the whole local stack that `tweetpipe up` runs: sign in through the dev issuer's login page,
+search, trends, the pipeline page, sign out; a user without a role sees the 403 state.
+
+Screenshots go to `test-output/web_client/` (not committed): look at them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.support.ports import free_port
+from tweetpipe.settings import REPO_ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = REPO_ROOT / "test-output" / "web_client"
+PORT_NAMES = (
+    "BROKER", "REGISTRY", "CONFIG_SERVER", "ISSUER", "GATEWAY", "QUERY_SERVICE", "WEB_CLIENT",
+    "TWITTER_TO_KAFKA", "KAFKA_TO_ELASTIC", "KAFKA_STREAMS", "ANALYTICS_SERVICE", "PROMETHEUS",
+)  # fmt: skip
+TWEETS = 400
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium package is not installed"
+)
+
+
+@dataclass
+class Stack:
+    ports: dict[str, int]
+    log: Path
+
+    def url(self, name: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.ports[name]}{path}"
+
+    @property
+    def web(self) -> str:
+        return self.url("WEB_CLIENT")
+
+    def token(self, username: str = "app_super_user") -> str:
+        reply = httpx.post(
+            self.url("ISSUER", "/realms/microservices-realm/protocol/openid-connect/token"),
+            data={
+                "grant_type": "password",
+                "username": username,
+                "password": "welcome",
+                "client_id": "elastic-query-web-client",
+                "client_secret": "elastic-query-web-client-secret",
+            },
+        )
+        return str(reply.json()["access_token"])
+
+
+def _wait(what: str, ready: object, stack: Stack, deadline: float) -> None:
+    while not ready():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"{what}:\n{stack.log.read_text()[-4000:]}"
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """`tweetpipe up` with 400 tweets as fast as possible, on free ports, until they are
+    searchable and counted."""
+    tmp = tmp_path_factory.mktemp("stack")
+    running = Stack({name: free_port() for name in PORT_NAMES}, tmp / "up.log")
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp / "data"),
+        "SEARCH__TANTIVY_PATH": str(tmp / "index"),
+        "MONITORING": "false",
+        **{f"PORTS__{name}": str(port) for name, port in running.ports.items()},
+    }
+    with running.log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tweetpipe.cli", "up", "--count", str(TWEETS), "--rate", "0"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 180  # a guard, not a measurement: CI machines are shared
+        _wait("tweetpipe up", lambda: "tweetpipe is running" in running.log.read_text(),
+              running, deadline)  # fmt: skip
+        assert f"web client        {running.web}" in running.log.read_text()
+        auth = {"Authorization": f"Bearer {running.token()}"}
+
+        def indexed() -> bool:
+            reply = httpx.get(
+                running.url("GATEWAY", "/elastic-query-service/documents/search"),
+                params={"size": 1},
+                headers=auth,
+                timeout=10,
+            )
+            return reply.status_code == 200 and reply.json()["total"] >= TWEETS
+
+        def counted() -> bool:
+            reply = httpx.get(
+                running.url("GATEWAY", "/analytics-service/analytics/top"),
+                headers=auth,
+                timeout=10,
+            )
+            return reply.status_code == 200 and bool(reply.json()["words"])
+
+        _wait("every tweet indexed", indexed, running, deadline)
+        _wait("word counts stored", counted, running, deadline)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield launched
+        launched.close()
+
+
+def shot(page: Page, name: str) -> None:
+    page.wait_for_timeout(400)  # let charts finish drawing
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, username: str) -> None:
+    page.locator("#tp-sign-in").click()
+    expect(page.locator("#kc-login")).to_be_visible()
+    page.fill("#username", username)
+    page.fill("#password", "welcome")
+    page.locator("#kc-login").click()
+    expect(page.get_by_text("Signed in as")).to_be_visible(timeout=20_000)
+
+
+def no_traceback(page: Page) -> None:
+    body = page.locator("body").inner_text()
+    assert "Traceback" not in body
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_sign_in_search_trends_pipeline_and_sign_out(stack: Stack, browser: Browser) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
+    page.goto(stack.web + "/trends")
+    expect(page.get_by_text("Sign in to see which words are trending")).to_be_visible(
+        timeout=30_000
+    )
+    shot(page, "01-signed-out")
+
+    sign_in(page, "app_super_user")
+    assert page.url == stack.web + "/trends"  # back where the sign-in started
+    live = page.locator('[data-testid="stDataFrame"]').first
+    expect(live).to_be_visible(timeout=20_000)
+    expect(page.get_by_text("counted since the pipeline started")).to_be_visible()
+    no_traceback(page)
+    shot(page, "02-trends")
+
+    page.get_by_role("link", name="Search").click()
+    expect(page.get_by_text(re.compile(r"[\d,]+ tweets indexed"))).to_be_visible(timeout=20_000)
+    box = page.get_by_placeholder("Words to find")
+    box.fill("kafka")
+    box.press("Enter")
+    expect(page.get_by_text(re.compile(r"[\d,]+ tweets match"))).to_be_visible(timeout=20_000)
+    marks = page.locator(".tp-hit mark")
+    expect(marks.first).to_be_visible()
+    assert {m.lower() for m in marks.all_inner_texts()} == {"kafka"}
+    assert page.locator(".tp-hit").count() == 10
+    no_traceback(page)
+    shot(page, "03-search-kafka")
+
+    page.get_by_role("button", name="More results").click()
+    expect(page.locator(".tp-hit")).to_have_count(20, timeout=20_000)
+    facet = page.locator('[class*="st-key-facet-"] button').first
+    tag = facet.inner_text().split(" · ")[0]
+    facet.click()
+    expect(page.get_by_text(re.compile(r"[\d,]+ tweets match"))).to_be_visible(timeout=20_000)
+    expect(page.get_by_role("button", name=f"{tag}  ✕")).to_be_visible()
+    shot(page, "04-search-hashtag-filter")
+
+    page.get_by_role("link", name="Pipeline").click()
+    expect(page.get_by_text("Tweets indexed")).to_be_visible(timeout=20_000)
+    indexed = page.locator('[data-testid="stColumn"]').filter(has_text="Tweets indexed")
+    expect(indexed).to_contain_text(f"{TWEETS} in total", timeout=20_000)
+    no_traceback(page)
+    shot(page, "05-pipeline")
+
+    page.get_by_role("button", name="Sign out").click()
+    # The dev issuer ends the session; it sends the browser back only to a registered
+    # redirect URI, so on this test's free port it may show its own "signed out" page.
+    expect(page.get_by_text(re.compile("signed out", re.IGNORECASE)).first).to_be_visible(
+        timeout=20_000
+    )
+    shot(page, "06-signed-out")
+    page.goto(stack.web)
+    page.locator("#tp-sign-in").click()
+    expect(page.locator("#kc-login")).to_be_visible()  # the provider asks again
+    page.close()
+
+
+def test_a_user_without_a_role_sees_the_no_permission_state(stack: Stack, browser: Browser) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(stack.web)
+    expect(page.locator("#tp-sign-in")).to_be_visible(timeout=30_000)
+    sign_in(page, "app_guest")
+    expect(page.get_by_text("No permission.")).to_be_visible(timeout=20_000)
+    expect(page.get_by_text("signed in as app_guest")).to_be_visible()
+    no_traceback(page)
+    shot(page, "07-guest-search-403")
+    page.get_by_role("link", name="Trends").click()
+    expect(page.get_by_text("No permission.")).to_have_count(1, timeout=20_000)
+    no_traceback(page)
+    shot(page, "08-guest-trends-403")
+    page.close()
