@@ -155,7 +155,7 @@ def test_every_variable_is_pinned_in_env_file() -> None:
 
 def test_every_python_module_in_compose_exists_and_is_in_the_image() -> None:
     modules = python_services()
-    assert len(modules) >= 7, modules  # the web client joins with issue 6
+    assert len(modules) >= 8, modules
     dockerfile = DOCKERFILE.read_text()
     for name, module in modules.items():
         assert importlib.util.find_spec(module) is not None, f"{name}: no module {module}"
