@@ -34,6 +34,10 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
             "ISSUER",
             "QUERY_SERVICE",
             "GATEWAY",
+            "REGISTRY",
+            "CONFIG_SERVER",
+            "WEB_CLIENT",
+            "PROMETHEUS",
         )
     }
     index = tmp_path / "index"
@@ -41,6 +45,7 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
         **os.environ,
         "DATA_DIR": str(tmp_path / "data"),
         "SEARCH__TANTIVY_PATH": str(index),
+        "PROMETHEUS__SCRAPE_INTERVAL_S": "1",
         **{f"PORTS__{name}": str(port) for name, port in ports.items()},
     }
     output = tmp_path / "up.log"
@@ -67,27 +72,7 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
             time.sleep(0.2)
         store.close()
 
-        # the stream stage counts the same tweets
-        def kafka_count() -> int:
-            url = f"http://127.0.0.1:{ports['KAFKA_STREAMS']}/get-word-count-by-word/kafka"
-            reply = httpx.get(url, timeout=5)
-            return int(reply.json()["word_count"]) if reply.status_code == 200 else 0
-
-        while kafka_count() < 100:
-            assert time.monotonic() < deadline, output.read_text()
-            time.sleep(0.5)
-
-        # and the analytics service stores the stream stage's window counts
-        def analytics_top() -> list[dict[str, object]]:
-            url = f"http://127.0.0.1:{ports['ANALYTICS_SERVICE']}/analytics/top"
-            reply = httpx.get(url, params={"window": "latest", "n": 5}, timeout=5)
-            return list(reply.json().get("words", [])) if reply.status_code == 200 else []
-
-        while not analytics_top():
-            assert time.monotonic() < deadline, output.read_text()
-            time.sleep(0.5)
-
-        # the search API, through the gateway, with a token from the dev issuer
+        # every API wants a token from the dev issuer `tweetpipe up` runs
         token = httpx.post(
             f"http://127.0.0.1:{ports['ISSUER']}/realms/microservices-realm"
             "/protocol/openid-connect/token",
@@ -99,10 +84,33 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
                 "client_secret": "elastic-query-web-client-secret",
             },
         ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+
+        # the stream stage counts the same tweets
+        def kafka_count() -> int:
+            url = f"http://127.0.0.1:{ports['KAFKA_STREAMS']}/get-word-count-by-word/kafka"
+            reply = httpx.get(url, headers=auth, timeout=5)
+            return int(reply.json()["word_count"]) if reply.status_code == 200 else 0
+
+        while kafka_count() < 40:  # about one tweet in four mentions Kafka
+            assert time.monotonic() < deadline, output.read_text()
+            time.sleep(0.5)
+
+        # and the analytics service stores the stream stage's window counts
+        def analytics_top() -> list[dict[str, object]]:
+            url = f"http://127.0.0.1:{ports['ANALYTICS_SERVICE']}/analytics/top"
+            reply = httpx.get(url, params={"window": "latest", "n": 5}, headers=auth, timeout=5)
+            return list(reply.json().get("words", [])) if reply.status_code == 200 else []
+
+        while not analytics_top():
+            assert time.monotonic() < deadline, output.read_text()
+            time.sleep(0.5)
+
+        # the search API, through the gateway, with a token from the dev issuer
         search = httpx.get(
             f"http://127.0.0.1:{ports['GATEWAY']}/elastic-query-service/documents/search",
             params={"q": "kafka", "size": 3},
-            headers={"Authorization": f"Bearer {token}"},
+            headers=auth,
             timeout=10,
         )
         assert search.status_code == 200, search.text
@@ -115,6 +123,53 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
         )
         assert anonymous.status_code == 401
 
+        # the APIs and the gateway hold leases in the local registry
+        apps = httpx.get(
+            f"http://127.0.0.1:{ports['REGISTRY']}/eureka/apps",
+            headers={"Accept": "application/json"},
+        ).json()["applications"]["application"]
+        registered = {
+            app["name"]: {i["port"]["$"] for i in app["instance"] if i["status"] == "UP"}
+            for app in apps
+        }
+        for app, port_name in {
+            "ELASTIC-QUERY-SERVICE": "QUERY_SERVICE",
+            "ANALYTICS-SERVICE": "ANALYTICS_SERVICE",
+            "KAFKA-STREAMS-SERVICE": "KAFKA_STREAMS",
+            "GATEWAY-SERVICE": "GATEWAY",
+        }.items():
+            assert registered.get(app) == {ports[port_name]}, registered
+
+        # Prometheus scrapes every service, each under its application name
+        def targets() -> dict[str, str]:
+            url = f"http://127.0.0.1:{ports['PROMETHEUS']}/api/v1/targets"
+            active = httpx.get(url, timeout=5).json()["data"]["activeTargets"]
+            return {t["labels"]["job"]: t["health"] for t in active}
+
+        jobs = {
+            "eureka-server",
+            "config-server",
+            "dev-issuer",
+            "twitter-to-kafka",
+            "kafka-to-elastic",
+            "kafka-streams-service",
+            "analytics-service",
+            "elastic-query-service",
+            "gateway-service",
+        }
+
+        def down() -> set[str]:
+            """Jobs not (yet) scraped successfully; the generator has finished its 400."""
+            found = targets()
+            assert set(found) == jobs, found
+            return {job for job, health in found.items() if health != "up"} - {"twitter-to-kafka"}
+
+        while down():
+            assert time.monotonic() < deadline, targets()
+            time.sleep(0.5)
+        web_client = f"http://127.0.0.1:{ports['WEB_CLIENT']}/_stcore/health"
+        assert httpx.get(web_client, timeout=5).status_code == 200
+
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=60) == 0, output.read_text()
     finally:
@@ -122,6 +177,7 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
             stack.kill()
     log = output.read_text()
     assert "kafka-to-elastic is up" in log
+    assert f"Prometheus        http://127.0.0.1:{ports['PROMETHEUS']}" in log
     assert "produced 400 tweets" in log  # the generator's own progress, prefixed
     assert "twitter-to-kafka" in log
     assert "stopped" in log.splitlines()[-1]

@@ -3,108 +3,44 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import ClassVar
 
-from pydantic import BaseModel
-
-from tweetpipe.local.stack import LocalStack, ServiceSpec
+from tweetpipe.local import plan
+from tweetpipe.local.plan import GeneratorRun, StackSettings
+from tweetpipe.local.prometheus import PrometheusServer, prometheus_available
+from tweetpipe.local.stack import LocalStack
 from tweetpipe.search import PageRequest, SearchQuery, open_store
-from tweetpipe.settings import SearchSettings, ServiceSettings
-
-
-class LocalPorts(BaseModel):
-    broker: int = 9092
-    issuer: int = 8180
-    gateway: int = 8080
-    query_service: int = 8183
-    twitter_to_kafka: int = 8081
-    kafka_to_elastic: int = 8082
-    kafka_streams: int = 8083
-    analytics_service: int = 8084
-
-
-class StackSettings(ServiceSettings):
-    """What `tweetpipe up` needs; the services read their own settings as usual."""
-
-    application: ClassVar[str] = "tweetpipe"
-
-    ports: LocalPorts = LocalPorts()
-    search: SearchSettings = SearchSettings()
-
-
-def _services(settings: StackSettings, args: argparse.Namespace) -> list[ServiceSpec]:
-    generator_env = {"GENERATOR__RATE": str(args.rate)}
-    if args.count is not None:
-        generator_env["GENERATOR__COUNT"] = str(args.count)
-    if args.seed is not None:
-        generator_env["GENERATOR__SEED"] = str(args.seed)
-    streams_env = {"STREAMS__STATE_DIR": str(settings.data_dir.resolve() / "streams")}
-    ports = settings.ports
-    issuer_url = f"http://127.0.0.1:{ports.issuer}/realms/microservices-realm"
-    return [
-        ServiceSpec("dev-issuer", "tweetpipe.local.issuer", ports.issuer),
-        ServiceSpec("kafka-to-elastic", "kafka_to_elastic", settings.ports.kafka_to_elastic),
-        ServiceSpec(
-            "kafka-streams", "kafka_streams", settings.ports.kafka_streams, env=streams_env
-        ),
-        ServiceSpec("analytics", "analytics_service", settings.ports.analytics_service),
-        ServiceSpec(
-            "query-service",
-            "query_service",
-            ports.query_service,
-            env={
-                "AUTH__ISSUER_URL": issuer_url,
-                "ENRICHMENT__KAFKA_STREAMS_URL": f"http://127.0.0.1:{ports.kafka_streams}",
-                "ENRICHMENT__ANALYTICS_URL": f"http://127.0.0.1:{ports.analytics_service}",
-            },
-        ),
-        ServiceSpec(
-            "gateway",
-            "gateway",
-            ports.gateway,
-            env={"AUTH__ISSUER_URL": issuer_url, "ROUTES": _routes(ports)},
-        ),
-        ServiceSpec(
-            "twitter-to-kafka",
-            "twitter_to_kafka",
-            settings.ports.twitter_to_kafka,
-            env=generator_env,
-            one_shot=args.count is not None,
-        ),
-    ]
-
-
-def _routes(ports: LocalPorts) -> str:
-    """The gateway's fixed instances on this machine (discovery, when running, wins)."""
-    routes = [
-        ("elastic-query-service", "ELASTIC-QUERY-SERVICE", ports.query_service),
-        ("analytics-service", "ANALYTICS-SERVICE", ports.analytics_service),
-        ("kafka-streams-service", "KAFKA-STREAMS-SERVICE", ports.kafka_streams),
-    ]
-    return json.dumps(
-        [{"id": i, "service_id": s, "urls": [f"http://127.0.0.1:{p}"]} for i, s, p in routes]
-    )
 
 
 def up(args: argparse.Namespace) -> int:
     settings = StackSettings()
-    data_dir = settings.data_dir.resolve()
     index_path = settings.search.tantivy_path
     if not index_path.is_absolute():
         index_path = Path.cwd() / index_path
-    base_env = {
-        "PROFILE": "local",
-        "DATA_DIR": str(data_dir),
-        "KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{settings.ports.broker}",
-        "SEARCH__TANTIVY_PATH": str(index_path),
-    }
-    stack = LocalStack(_services(settings, args), data_dir, settings.ports.broker, base_env)
+    data_dir = settings.data_dir.resolve()
+    specs = plan.services(settings, GeneratorRun(rate=args.rate, count=args.count, seed=args.seed))
+    prometheus = None
+    if settings.monitoring and prometheus_available():
+        options = settings.prometheus
+        prometheus = PrometheusServer(
+            settings.ports.prometheus,
+            plan.scrape_targets(specs),
+            data_dir / "prometheus",
+            scrape_interval_s=options.scrape_interval_s,
+            retention=options.retention,
+            log_path=data_dir / "logs" / "prometheus.log",
+        )
+    stack = LocalStack(
+        specs,
+        data_dir,
+        settings.ports.broker,
+        plan.base_env(settings, index_path),
+        prometheus=prometheus,
+    )
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stack.request_stop()
@@ -113,37 +49,8 @@ def up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     def ready() -> None:
-        print(
-            "\n".join(
-                [
-                    "",
-                    "tweetpipe is running (single-machine profile). Ctrl-C stops everything.",
-                    f"  entry point       http://127.0.0.1:{settings.ports.gateway}"
-                    "/elastic-query-service/documents/search?q=kafka  (gateway; bearer token)",
-                    f"  get a token       curl -s -d grant_type=password -d username=app_super_user"
-                    f" -d password=welcome -d client_id=elastic-query-web-client"
-                    f" -d client_secret=elastic-query-web-client-secret"
-                    f" http://127.0.0.1:{settings.ports.issuer}/realms/microservices-realm"
-                    "/protocol/openid-connect/token",
-                    f"  query API docs    http://127.0.0.1:{settings.ports.query_service}/docs",
-                    f"  Kafka broker      127.0.0.1:{settings.ports.broker}",
-                    f"  search index      {index_path}",
-                    f"  generator admin   http://127.0.0.1:{settings.ports.twitter_to_kafka}"
-                    "/health  /metrics",
-                    f"  sink admin        http://127.0.0.1:{settings.ports.kafka_to_elastic}"
-                    "/health  /metrics",
-                    f"  word counts       http://127.0.0.1:{settings.ports.kafka_streams}"
-                    "/get-word-count-by-word/kafka  /words/top  /docs",
-                    f"  analytics         http://127.0.0.1:{settings.ports.analytics_service}"
-                    "/analytics/top?window=latest  /docs",
-                    f"  logs (JSON)       {data_dir / 'logs'}",
-                    "  count tweets:     .venv/bin/tweetpipe search count",
-                    "  search tweets:    .venv/bin/tweetpipe search query kafka",
-                    "",
-                ]
-            ),
-            flush=True,
-        )
+        url = prometheus.url if prometheus else None
+        print(plan.banner(settings, index_path, url), flush=True)
 
     try:
         stack.start()

@@ -1,8 +1,10 @@
 """Single-machine profile: `tweetpipe up` runs the broker and every service as child processes.
 
 Each child logs JSON; the stack renders those lines for a person (prefixed with the service name)
-and keeps the raw JSON under `<data_dir>/logs/`. A child is ready when its `/health` says UP.
-Ctrl-C (or SIGTERM) stops the services first, then the broker.
+and keeps the raw JSON under `<data_dir>/logs/`. A child is ready when its health endpoint
+answers 200. Platform services (registry, config server, issuer) start and become ready before
+the others, which read their settings from them. Prometheus, when given, starts last and scrapes
+them all. Ctrl-C (or SIGTERM) stops Prometheus, then the services newest first, then the broker.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import httpx
 import orjson
 
 from tweetpipe.local.broker import TansuBroker, die_with_parent
+from tweetpipe.local.prometheus import PrometheusServer
 
 COLOURS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[91m"]
 RESET = "\033[0m"
@@ -36,10 +39,15 @@ class ServiceSpec:
     env: dict[str, str] = field(default_factory=dict)
     one_shot: bool = False
     """Exits by itself when done (e.g. a generator with a count); exit 0 is not a failure."""
+    platform: bool = False
+    """Started, and ready, before every non-platform service."""
+    health_path: str = "/health"
+    scraped: bool = True
+    """Serves Prometheus `/metrics` on its admin port."""
 
     @property
     def health_url(self) -> str:
-        return f"http://127.0.0.1:{self.admin_port}/health"
+        return f"http://127.0.0.1:{self.admin_port}{self.health_path}"
 
 
 class LogRenderer:
@@ -49,7 +57,7 @@ class LogRenderer:
         self._out = out
         self._colour = colour
         self._lock = threading.Lock()
-        self._width = 16
+        self._width = 21
 
     def line(self, name: str, index: int, raw: str) -> None:
         text = raw.rstrip("\n")
@@ -79,11 +87,13 @@ class LocalStack:
         broker_port: int,
         base_env: dict[str, str],
         out: TextIO = sys.stdout,
+        prometheus: PrometheusServer | None = None,
     ) -> None:
         self.services = services
         self.data_dir = data_dir
         self.broker = TansuBroker(broker_port, log_path=data_dir / "logs" / "broker.log")
         self._base_env = base_env
+        self.prometheus = prometheus
         self._renderer = LogRenderer(out, colour=out.isatty())
         self._children: dict[str, subprocess.Popen[str]] = {}
         self._stopping = threading.Event()
@@ -92,10 +102,15 @@ class LocalStack:
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._renderer.say(f"starting Kafka broker (Tansu) on {self.broker.bootstrap_servers}")
         self.broker.start()
-        for index, spec in enumerate(self.services):
-            self._spawn(index, spec)
-        for spec in self.services:
-            self._await_ready(spec, ready_timeout_s)
+        platform = [s for s in self.services if s.platform]
+        for group in (platform, [s for s in self.services if not s.platform]):
+            for spec in group:
+                self._spawn(self.services.index(spec), spec)
+            for spec in group:
+                self._await_ready(spec, ready_timeout_s)
+        if self.prometheus is not None:
+            self._renderer.say(f"starting Prometheus on {self.prometheus.url}")
+            self.prometheus.start()
 
     def _spawn(self, index: int, spec: ServiceSpec) -> None:
         env = {**os.environ, **self._base_env, **spec.env, "ADMIN__PORT": str(spec.admin_port)}
@@ -157,6 +172,8 @@ class LocalStack:
     def stop(self, grace_s: float = 20.0) -> None:
         """Stop services newest first (producers before the consumers draining them)."""
         self._stopping.set()
+        if self.prometheus is not None:
+            self.prometheus.stop()
         for name, process in reversed(self._children.items()):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
