@@ -134,6 +134,15 @@ def test_compose_files_are_valid(name: str) -> None:
     assert result.returncode == 0, f"{name}: {result.stderr}"
 
 
+def test_the_readme_commands_are_the_validated_combinations() -> None:
+    """The `docker-compose … up` lines a user copies from the README are the ones CI checks."""
+    text = (REPO_ROOT / "README.md").read_text().replace("\\\n", " ")
+    commands = [line for line in text.splitlines() if line.startswith("docker-compose ")]
+    files = [re.findall(r"-f (\S+)", command) for command in commands]
+    assert files == [COMBINATIONS["just Kafka"], COMBINATIONS["everything"]]
+    assert all(command.rstrip().endswith(("up", "up --build")) for command in commands)
+
+
 def test_every_compose_file_is_validated() -> None:
     on_disk = sorted(p.name for p in COMPOSE_DIR.glob("*.yml"))
     assert on_disk == sorted(EVERYTHING)
