@@ -440,3 +440,17 @@ def test_wait_times_read_like_a_person_would_say_them() -> None:
     assert render.seconds(7) == "7 s"
     assert render.seconds(65) == "1 min 5 s"
     assert render.seconds(120) == "2 min"
+
+
+def test_the_public_url_defaults_to_the_port_streamlit_listens_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from web_client.settings import WebClientSettings
+
+    monkeypatch.setenv("CONFIG_REPO_DIR", str(tmp_path))
+    monkeypatch.delenv("PUBLIC_URL", raising=False)
+    assert WebClientSettings().redirect_uri == "http://127.0.0.1:8501/"
+    monkeypatch.setenv("ADMIN__PORT", "9123")
+    assert WebClientSettings().redirect_uri == "http://127.0.0.1:9123/"
+    monkeypatch.setenv("PUBLIC_URL", "http://localhost:8501/")
+    assert WebClientSettings().redirect_uri == "http://localhost:8501/"

@@ -50,7 +50,7 @@ def main() -> int:
         "starting the web client on http://%s:%d (public URL %s; gateway %s; issuer %s)",
         settings.admin.host,
         settings.admin.port,
-        settings.public_url,
+        settings.base_url,
         settings.gateway_url,
         settings.oidc.issuer_url,
     )

@@ -50,8 +50,9 @@ class WebClientSettings(ServiceSettings):
 
     gateway_url: str = "http://127.0.0.1:8080"
     """Every API call goes through the gateway, with the signed-in user's token."""
-    public_url: str = "http://127.0.0.1:8501"
-    """How browsers reach this app: the login redirect URI and the page logout returns to."""
+    public_url: str | None = None
+    """How browsers reach this app: the login redirect URI and the page logout returns to.
+    Default: http://127.0.0.1:{admin.port} (http://127.0.0.1:8501)."""
     oidc: OidcSettings = OidcSettings()
     pipeline: PipelineSettings = PipelineSettings()
     api_timeout_s: float = Field(default=10.0, gt=0)
@@ -59,5 +60,9 @@ class WebClientSettings(ServiceSettings):
     """Where Streamlit listens (`ADMIN__HOST`, `ADMIN__PORT`); it serves `/_stcore/health`."""
 
     @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://127.0.0.1:{self.admin.port}").rstrip("/")
+
+    @property
     def redirect_uri(self) -> str:
-        return self.public_url.rstrip("/") + "/"
+        return self.base_url + "/"
