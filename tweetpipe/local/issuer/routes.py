@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import fnmatch
 import logging
 import secrets
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from tweetpipe.local.issuer.login import login_page, message_page
+from tweetpipe.local.issuer.realm import redirect_uri_allowed
 from tweetpipe.local.issuer.server import FormRequest, Issuer
 
 SESSION_COOKIE = "TWEETPIPE_ISSUER_SESSION"
@@ -180,9 +180,7 @@ def realm_router(issuer: Issuer, base_url: str) -> APIRouter:
             if client_id in (None, client.client_id)
             for pattern in client.redirect_uris
         ]
-        if post_logout_redirect_uri and any(
-            fnmatch.fnmatchcase(post_logout_redirect_uri, p) for p in allowed
-        ):
+        if post_logout_redirect_uri and redirect_uri_allowed(post_logout_redirect_uri, allowed):
             response = RedirectResponse(post_logout_redirect_uri, 302)
         else:
             response = HTMLResponse(message_page("Signed out", "You are signed out."))
