@@ -188,7 +188,7 @@ def banner(settings: StackSettings, index_path: Path, prometheus_url: str | None
     lines = [
         "",
         "tweetpipe is running (single-machine profile). Ctrl-C stops everything.",
-        f"  web client        {local(ports.web_client)}  (log in as app_user / welcome)",
+        f"  web client        {local(ports.web_client)}  (sign in as app_super_user / welcome)",
         f"  entry point       {local(ports.gateway)}/elastic-query-service/documents/search"
         "?q=kafka  (gateway; bearer token)",
         f"  get a token       curl -s -d grant_type=password -d username=app_super_user"
