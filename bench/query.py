@@ -4,7 +4,8 @@
 
 A real dev issuer, a real query service (tantivy backend, 100k indexed tweets, full JWT
 validation) and wrk at a fixed concurrency:
-- health_rps: the bare `/health` endpoint, same process, same run
+- health_rps (and its p50/p99): the bare `/health` endpoint, same process, same run; its
+  latency is the floor any endpoint of this one-process service has at this concurrency
 - search_rps, search_p50_ms, search_p99_ms: `/documents/search?q=<word>` with a super user's
   token, rotating over a few words, aggregations included
 """
@@ -100,6 +101,8 @@ def main() -> None:
         "tweets": args.tweets,
         "connections": args.connections,
         "health_rps": round(health.rps),
+        "health_p50_ms": round(health.p50_ms, 2),
+        "health_p99_ms": round(health.p99_ms, 2),
         "search_rps": round(search.rps),
         "search_p50_ms": round(search.p50_ms, 2),
         "search_p99_ms": round(search.p99_ms, 2),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 import os
 import threading
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import orjson
 import tantivy
+from cachetools import LRUCache
 from pydantic import ValidationError
 from tantivy import FieldType, Occur, Order, Query
 
@@ -47,9 +47,12 @@ from tweetpipe.settings import SearchSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_HEAP_PER_THREAD = 16_000_000
-RELOAD_INTERVAL_S = 0.1
-"""Searches see another process's commits at most this late: reloading reads the index's
-metadata from disk, too dear to do several times per request. `refresh()` reloads now."""
+AGGREGATION_CACHE_SIZE = 256
+"""Aggregation results kept per index generation, like Elasticsearch's shard request cache."""
+
+Generation = tuple[int, int, int]
+"""Which commit the index directory is at: `meta.json`'s (inode, mtime, size). Every commit
+replaces that file, so a new commit means a new generation."""
 """tantivy refuses less than ~15 MB of indexing heap per writer thread."""
 
 
@@ -236,7 +239,12 @@ class TantivyStore(AggregationsFromJson):
         self._index: tantivy.Index | None = None
         self._writer: tantivy.IndexWriter | None = None
         self._lock = threading.Lock()
-        self._reloaded_at = float("-inf")
+        self._generation: Generation | None = None
+        """The generation the index was last reloaded at."""
+        self._aggregations: LRUCache[tuple[Generation | None, str], dict[str, Any]] = LRUCache(
+            AGGREGATION_CACHE_SIZE
+        )
+        self._aggregations_lock = threading.Lock()
 
     def ensure_ready(self) -> None:
         with self._lock:
@@ -267,15 +275,24 @@ class TantivyStore(AggregationsFromJson):
             raise StoreError(f"cannot open a writer on {self._path}: {exc}") from exc
 
     def _searcher(self, reload: bool = False) -> tantivy.Searcher:
+        """A searcher over the latest commit. Reloading reads the index metadata from disk, so
+        it happens only when a commit (by this or another process) changed `meta.json`."""
         index = self._index
         if index is None:
             with self._lock:
                 index = self._open()
-        now = time.monotonic()
-        if reload or now - self._reloaded_at >= RELOAD_INTERVAL_S:
-            index.reload()  # pick up commits made since, by this or another process
-            self._reloaded_at = now
+        generation = self._current_generation()
+        if reload or generation is None or generation != self._generation:
+            index.reload()
+            self._generation = generation
         return index.searcher()
+
+    def _current_generation(self) -> Generation | None:
+        try:
+            meta = os.stat(self._path / "meta.json")
+        except FileNotFoundError:
+            return None
+        return meta.st_ino, meta.st_mtime_ns, meta.st_size
 
     def bulk_upsert(self, tweets: Sequence[Tweet]) -> BulkResult:
         """Every tweet fits the schema (the model guarantees it), so nothing is rejected."""
@@ -303,7 +320,6 @@ class TantivyStore(AggregationsFromJson):
         except ValueError as exc:  # e.g. disk full: the batch is not durable, retry later
             writer.rollback()
             raise StoreUnavailable(f"commit to {self._path} failed: {exc}") from exc
-        self._reloaded_at = float("-inf")  # this process sees its own commit on its next read
 
     def get(self, tweet_id: int) -> Tweet | None:
         searcher = self._searcher()
@@ -407,11 +423,23 @@ class TantivyStore(AggregationsFromJson):
     def _aggregate(
         self, query: SearchQuery | None, aggs: dict[str, dict[str, Any]]
     ) -> dict[str, list[dict[str, Any]]]:
+        """Answered from the cache while the index is at the generation it was computed at:
+        aggregations read every matching document, the same again until the next commit."""
         searcher = self._searcher()
-        try:
-            result = searcher.aggregate(_to_query(query), aggs)
-        except ValueError as exc:
-            raise StoreError(f"aggregation failed: {exc}") from exc
+        asked = orjson.dumps(
+            [query.model_dump(mode="json") if query else None, aggs], option=orjson.OPT_SORT_KEYS
+        ).decode()
+        key = (self._generation, asked)
+        with self._aggregations_lock:
+            result = self._aggregations.get(key)
+        if result is None:
+            try:
+                result = searcher.aggregate(_to_query(query), aggs)
+            except ValueError as exc:
+                raise StoreError(f"aggregation failed: {exc}") from exc
+            if key[0] is not None:
+                with self._aggregations_lock:
+                    self._aggregations[key] = result
         return {name: result[name]["buckets"] for name in aggs}
 
     def refresh(self) -> None:
