@@ -38,11 +38,19 @@ HOP_BY_HOP = frozenset(
     }
 )
 RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BUFFER_LIMIT = 64 * 1024
+"""Answers up to this size (by Content-Length) are read whole; larger ones stream."""
 """Sent to the next instance when one refuses the connection (they carry no body)."""
 REQUEST_ID = "x-request-id"
 
 Identify = Callable[[Request], Awaitable[str]]
 log = logging.getLogger(__name__)
+
+
+def _small(response: httpx.Response) -> bool:
+    """A body of known length under `BUFFER_LIMIT`; anything else streams through."""
+    length = response.headers.get("content-length", "")
+    return length.isdigit() and int(length) <= BUFFER_LIMIT
 
 
 def _end_to_end(headers: httpx.Headers | list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -114,10 +122,18 @@ class Proxy:
             if failed is None:  # no answer at all
                 return self._fallback(route, str(exc.args[0]) if exc.args else "upstream_error")
             upstream = failed  # pass the service's own 5xx body on; the breaker has counted it
+        headers = dict(_end_to_end(upstream.headers))
+        if _small(upstream):
+            # Most answers are a few KiB: one read and one send cost less than streaming them.
+            try:
+                body = b"".join([chunk async for chunk in upstream.aiter_raw()])  # as sent
+            finally:
+                await upstream.aclose()
+            return Response(body, status_code=upstream.status_code, headers=headers)
         return StreamingResponse(
             upstream.aiter_raw(),
             status_code=upstream.status_code,
-            headers=dict(_end_to_end(upstream.headers)),
+            headers=headers,
             background=BackgroundTask(upstream.aclose),
         )
 
