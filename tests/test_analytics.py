@@ -27,7 +27,7 @@ from analytics_service.app import analytics_topics
 from analytics_service.repository import TABLE, WordCountRepository
 from analytics_service.settings import AnalyticsSettings
 from analytics_service.tables import SCHEMA
-from tests.support.issuer import DevIssuer
+from tests.support.issuer import DevIssuer, bearer
 from tests.support.kafka import committed_offsets, produce, read_topic
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer
@@ -169,8 +169,7 @@ class Analytics:
     def get(self, path: str, token: str | None = "", **params: Any) -> httpx.Response:
         """GET as `app_user` (an application role, no special permission); `token=None`
         sends no token."""
-        token = self.token if token == "" else token
-        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        headers = bearer(self.token if token == "" else token)
         return httpx.get(
             f"http://127.0.0.1:{self.port}{path}", params=params, headers=headers, timeout=10
         )

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.issuer import DevIssuer
+from tests.support.issuer import DevIssuer, bearer
 from tests.support.ports import free_port
 from tests.support.registry import RegistryProcess
 from tests.support.services import ServiceProcess
@@ -124,7 +124,7 @@ def test_the_gateway_finds_instances_in_the_registry_and_outlives_a_crashed_one(
         # The gateway registers itself too.
         wait_until(lambda: registry.app("GATEWAY-SERVICE") is not None)
 
-        auth = {"Authorization": f"Bearer {dev_issuer.password_token('app_super_user')}"}
+        auth = bearer(dev_issuer.password_token("app_super_user"))
 
         def search() -> httpx.Response:
             return httpx.get(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.issuer import bearer
 from tests.support.ports import free_port
 from tweetpipe.search import open_store
 from tweetpipe.settings import SearchSettings
@@ -84,7 +85,7 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
                 "client_secret": "elastic-query-web-client-secret",
             },
         ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = bearer(token)
 
         # the stream stage counts the same tweets
         def kafka_count() -> int:

@@ -22,7 +22,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.elasticsearch import ElasticsearchServer
-from tests.support.issuer import DevIssuer
+from tests.support.issuer import DevIssuer, bearer
 from tests.support.kafka import produce
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
@@ -60,7 +60,7 @@ class Pipeline:
 
     @property
     def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+        return bearer(self.token)
 
     def promql(self, expr: str) -> dict[str, Any]:
         response = httpx.get(f"{self.prometheus.url}/api/v1/query", params={"query": expr})

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from tests.support.issuer import DevIssuer
+from tests.support.issuer import DevIssuer, bearer
 from tests.support.kafka import produce, produce_tweets, read_topic
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
@@ -91,8 +91,7 @@ class Instance:
 
     def get(self, path: str, token: str | None = "", **params: Any) -> httpx.Response:
         """GET as `app_user`; `token=None` sends none."""
-        token = self.token if token == "" else token
-        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        headers = bearer(self.token if token == "" else token)
         return httpx.get(self.url + path, params=params, headers=headers, timeout=10)
 
     def count(self, word: str) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import streamlit as st
@@ -72,3 +73,9 @@ def problem(found: Problem, need: Need) -> None:
             f"**The request was refused** (HTTP {found.status}): {found.detail}",
             icon=":material/error:",
         )
+
+
+def refreshing(body: Callable[[], None], every_s: int, key: str) -> None:
+    """Run `body` as a fragment that reruns every `every_s` seconds while its toggle is on."""
+    auto = st.toggle(f"Auto-refresh every {every_s} s", value=True, key=key)
+    st.fragment(body, run_every=every_s if auto else None)()

@@ -108,3 +108,8 @@ class DevIssuer:
         signer = key or self.key
         header = {"alg": "RS256", "typ": "JWT", "kid": kid or self.key.kid}
         return jwt.encode(header, self.claims(**overrides), signer)
+
+
+def bearer(token: str | None) -> dict[str, str]:
+    """The `Authorization` header for `token`; no header for None."""
+    return {"Authorization": f"Bearer {token}"} if token is not None else {}

@@ -102,11 +102,11 @@ class LocalStack:
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._renderer.say(f"starting Kafka broker (Tansu) on {self.broker.bootstrap_servers}")
         self.broker.start()
-        platform = [s for s in self.services if s.platform]
-        for group in (platform, [s for s in self.services if not s.platform]):
-            for spec in group:
-                self._spawn(self.services.index(spec), spec)
-            for spec in group:
+        for platform in (True, False):
+            group = [(i, spec) for i, spec in enumerate(self.services) if spec.platform == platform]
+            for index, spec in group:
+                self._spawn(index, spec)
+            for _, spec in group:
                 self._await_ready(spec, ready_timeout_s)
         if self.prometheus is not None:
             self._renderer.say(f"starting Prometheus on {self.prometheus.url}")

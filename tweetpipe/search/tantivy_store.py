@@ -426,10 +426,8 @@ class TantivyStore(AggregationsFromJson):
         """Answered from the cache while the index is at the generation it was computed at:
         aggregations read every matching document, the same again until the next commit."""
         searcher = self._searcher()
-        asked = orjson.dumps(
-            [query.model_dump(mode="json") if query else None, aggs], option=orjson.OPT_SORT_KEYS
-        ).decode()
-        key = (self._generation, asked)
+        asked = fingerprint(query or SearchQuery(), "relevance")  # ids sorted: a stable key
+        key = (self._generation, asked + orjson.dumps(aggs, option=orjson.OPT_SORT_KEYS).decode())
         with self._aggregations_lock:
             result = self._aggregations.get(key)
         if result is None:

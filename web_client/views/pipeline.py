@@ -11,7 +11,7 @@ import time
 
 import streamlit as st
 
-from web_client import metrics, session
+from web_client import metrics, session, ui
 from web_client.metrics import Snapshot
 from web_client.render import count, per_second
 
@@ -25,8 +25,7 @@ def render() -> None:
     if session.access_token() is None:
         session.sign_in_prompt("to watch the pipeline")
         return
-    auto = st.toggle(f"Auto-refresh every {REFRESH_S} s", value=True, key="pipeline-auto")
-    st.fragment(_figures, run_every=REFRESH_S if auto else None)()
+    ui.refreshing(_figures, REFRESH_S, key="pipeline-auto")
 
 
 def _take() -> tuple[Snapshot, Snapshot]:

@@ -27,8 +27,7 @@ def render() -> None:
     if session.access_token() is None:
         session.sign_in_prompt("to see which words are trending")
         return
-    auto = st.toggle(f"Auto-refresh every {REFRESH_S} s", value=True, key="trends-auto")
-    st.fragment(_figures, run_every=REFRESH_S if auto else None)()
+    ui.refreshing(_figures, REFRESH_S, key="trends-auto")
 
 
 def _figures() -> None:
