@@ -21,9 +21,10 @@ from config_server.ciphers import Cipher
 from config_server.environment import BadRequest
 from config_server.metrics import REQUESTS
 from config_server.security import Credentials
-from config_server.settings import DEV_PASSWORD, ConfigServerSettings
+from config_server.settings import ConfigServerSettings
 from tweetpipe.admin import admin_router
 from tweetpipe.config_layout import ConfigFileError
+from tweetpipe.config_sources import DEV_PASSWORD
 from tweetpipe.logs import configure_logging
 from tweetpipe.telemetry import instrument_app, start_tracing
 

@@ -16,9 +16,6 @@ from tweetpipe.config_sources import DEFAULT_USERNAME
 from tweetpipe.settings import REPO_ROOT, AdminSettings, Profile
 from tweetpipe.telemetry import TracingSettings
 
-DEV_PASSWORD = "tweetpipe-dev"
-"""Used only in the `local` profile when no password is configured; printed at start."""
-
 
 class RepoSettings(BaseModel):
     """The configuration repository: a directory (`native`) or a git repository."""

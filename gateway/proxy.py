@@ -38,9 +38,9 @@ HOP_BY_HOP = frozenset(
     }
 )
 RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Sent to the next instance when one refuses the connection (they carry no body)."""
 BUFFER_LIMIT = 64 * 1024
 """Answers up to this size (by Content-Length) are read whole; larger ones stream."""
-"""Sent to the next instance when one refuses the connection (they carry no body)."""
 REQUEST_ID = "x-request-id"
 
 Identify = Callable[[Request], Awaitable[str]]

@@ -34,6 +34,7 @@ from tweetpipe.config_layout import (
 
 __all__ = [
     "DEFAULT_USERNAME",
+    "DEV_PASSWORD",
     "ConfigRepoSource",
     "ConfigServerSource",
     "ConfigUnavailable",
@@ -142,6 +143,9 @@ class ConfigServerSource(_NestedDictSource):
 
 DEFAULT_USERNAME = "tweetpipe"
 """The config server's user unless `CONFIG_SERVER_USERNAME` says otherwise, on both sides."""
+DEV_PASSWORD = "tweetpipe-dev"
+"""The config server's password in the `local` profile when none is configured (the server
+prints it at start; `tweetpipe up` hands it to every service)."""
 
 
 def fetch_config(

@@ -15,13 +15,12 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
+from tweetpipe.config_sources import DEFAULT_USERNAME, DEV_PASSWORD
 from tweetpipe.local.prometheus import PrometheusOptions, ScrapeTarget
 from tweetpipe.local.stack import ServiceSpec
 from tweetpipe.settings import SearchSettings, ServiceSettings
 
 REALM = "microservices-realm"
-CONFIG_SERVER_PASSWORD = "tweetpipe-dev"
-"""The config server's password in the local profile (`config_server.settings.DEV_PASSWORD`)."""
 
 
 class LocalPorts(BaseModel):
@@ -71,7 +70,7 @@ def services(settings: StackSettings, generator: GeneratorRun) -> list[ServiceSp
     ports = settings.ports
     platform = {
         "CONFIG_SERVER_URL": local(ports.config_server),
-        "CONFIG_SERVER_PASSWORD": CONFIG_SERVER_PASSWORD,
+        "CONFIG_SERVER_PASSWORD": DEV_PASSWORD,
         "CONFIG_SERVER_FAIL_FAST": "true",
     }
     auth = {"AUTH__ISSUER_URL": issuer_url(ports)}
@@ -86,7 +85,7 @@ def services(settings: StackSettings, generator: GeneratorRun) -> list[ServiceSp
             "config-server",
             "config_server",
             ports.config_server,
-            env={"CONFIG_SERVER_PASSWORD": CONFIG_SERVER_PASSWORD},
+            env={"CONFIG_SERVER_PASSWORD": DEV_PASSWORD},
             platform=True,
         ),
         ServiceSpec("dev-issuer", "tweetpipe.local.issuer", ports.issuer, platform=True),
@@ -200,7 +199,7 @@ def banner(settings: StackSettings, index_path: Path, prometheus_url: str | None
         f"  Prometheus        {monitoring}",
         f"  Eureka registry   {local(ports.registry)}/eureka/apps",
         f"  config server     {local(ports.config_server)}/gateway-service/local"
-        f"  (user tweetpipe, password {CONFIG_SERVER_PASSWORD})",
+        f"  (user {DEFAULT_USERNAME}, password {DEV_PASSWORD})",
         f"  Kafka broker      127.0.0.1:{ports.broker}",
         f"  search index      {index_path}",
         f"  logs (JSON)       {settings.data_dir.resolve() / 'logs'}",
