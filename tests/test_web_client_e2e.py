@@ -147,7 +147,8 @@ def sign_in(page: Page, username: str) -> None:
     page.fill("#username", username)
     page.fill("#password", "welcome")
     page.locator("#kc-login").click()
-    expect(page.get_by_text("Signed in as")).to_be_visible(timeout=20_000)
+    # exact: the 403 state also says "You are signed in as …"
+    expect(page.get_by_text("Signed in as", exact=True)).to_be_visible(timeout=20_000)
 
 
 def no_traceback(page: Page) -> None:
