@@ -1,8 +1,10 @@
 """Search store on an embedded tantivy index (the single-machine `local` profile).
 
 One process writes (open with `writer=True`; tantivy's lock file enforces it); any number of
-processes read. `bulk_upsert` commits, which makes the batch durable; every read reloads the
-index first (tens of microseconds), so readers in other processes see the latest commit.
+processes read. `bulk_upsert` commits, which makes the batch durable; every read first checks
+whether a commit happened since (one `stat` of `meta.json`) and reloads only then, so readers in
+other processes see the latest commit at once. Between commits the same searcher serves every
+read: its document-store cache stays warm, and aggregations are computed once per commit.
 
 Cursors: `newest`/`oldest` pages use a keyset (created_at, id) position, so documents committed
 while a client pages do not shift later pages. `relevance` pages use an offset. Both carry a
@@ -15,6 +17,7 @@ import html
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,13 +50,13 @@ from tweetpipe.settings import SearchSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_HEAP_PER_THREAD = 16_000_000
+"""tantivy refuses less than ~15 MB of indexing heap per writer thread."""
 AGGREGATION_CACHE_SIZE = 256
 """Aggregation results kept per index generation, like Elasticsearch's shard request cache."""
 
 Generation = tuple[int, int, int]
 """Which commit the index directory is at: `meta.json`'s (inode, mtime, size). Every commit
 replaces that file, so a new commit means a new generation."""
-"""tantivy refuses less than ~15 MB of indexing heap per writer thread."""
 
 
 def _schema() -> tantivy.Schema:
@@ -229,6 +232,19 @@ def _writer_threads(heap_bytes: int) -> int:
     return max(1, min(os.cpu_count() or 1, 8, heap_bytes // MIN_HEAP_PER_THREAD))
 
 
+@dataclass
+class _Snapshot:
+    """The index at one generation: the searcher every read shares until the next commit, and
+    the aggregation results computed on it."""
+
+    generation: Generation | None
+    searcher: tantivy.Searcher
+    aggregations: LRUCache[str, dict[str, Any]] = field(
+        default_factory=lambda: LRUCache(AGGREGATION_CACHE_SIZE)
+    )
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class TantivyStore(AggregationsFromJson):
     """`SearchStore` over a tantivy index directory; see the module docstring for the rules."""
 
@@ -239,12 +255,8 @@ class TantivyStore(AggregationsFromJson):
         self._index: tantivy.Index | None = None
         self._writer: tantivy.IndexWriter | None = None
         self._lock = threading.Lock()
-        self._generation: Generation | None = None
-        """The generation the index was last reloaded at."""
-        self._aggregations: LRUCache[tuple[Generation | None, str], dict[str, Any]] = LRUCache(
-            AGGREGATION_CACHE_SIZE
-        )
-        self._aggregations_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
 
     def ensure_ready(self) -> None:
         with self._lock:
@@ -275,17 +287,32 @@ class TantivyStore(AggregationsFromJson):
             raise StoreError(f"cannot open a writer on {self._path}: {exc}") from exc
 
     def _searcher(self, reload: bool = False) -> tantivy.Searcher:
-        """A searcher over the latest commit. Reloading reads the index metadata from disk, so
+        return self._latest(reload).searcher
+
+    def _latest(self, reload: bool = False) -> _Snapshot:
+        """The snapshot of the latest commit. Reloading reads the index metadata from disk, so
         it happens only when a commit (by this or another process) changed `meta.json`."""
         index = self._index
         if index is None:
             with self._lock:
                 index = self._open()
+        # Read before reloading: a commit landing in between makes the next read reload again.
         generation = self._current_generation()
-        if reload or generation is None or generation != self._generation:
-            index.reload()
-            self._generation = generation
-        return index.searcher()
+        seen = self._snapshot
+        if reload or seen is None or generation is None or generation != seen.generation:
+            return self._reload(index, generation, seen)
+        return seen
+
+    def _reload(
+        self, index: tantivy.Index, generation: Generation | None, seen: _Snapshot | None
+    ) -> _Snapshot:
+        with self._reload_lock:
+            latest = self._snapshot
+            if latest is None or latest is seen:  # no other thread reloaded meanwhile
+                index.reload()
+                latest = _Snapshot(generation, index.searcher())
+                self._snapshot = latest
+            return latest
 
     def _current_generation(self) -> Generation | None:
         try:
@@ -425,19 +452,18 @@ class TantivyStore(AggregationsFromJson):
     ) -> dict[str, list[dict[str, Any]]]:
         """Answered from the cache while the index is at the generation it was computed at:
         aggregations read every matching document, the same again until the next commit."""
-        searcher = self._searcher()
+        snapshot = self._latest()
         asked = fingerprint(query or SearchQuery(), "relevance")  # ids sorted: a stable key
-        key = (self._generation, asked + orjson.dumps(aggs, option=orjson.OPT_SORT_KEYS).decode())
-        with self._aggregations_lock:
-            result = self._aggregations.get(key)
+        key = asked + orjson.dumps(aggs, option=orjson.OPT_SORT_KEYS).decode()
+        with snapshot.lock:
+            result = snapshot.aggregations.get(key)
         if result is None:
             try:
-                result = searcher.aggregate(_to_query(query), aggs)
+                result = snapshot.searcher.aggregate(_to_query(query), aggs)
             except ValueError as exc:
                 raise StoreError(f"aggregation failed: {exc}") from exc
-            if key[0] is not None:
-                with self._aggregations_lock:
-                    self._aggregations[key] = result
+            with snapshot.lock:
+                snapshot.aggregations[key] = result
         return {name: result[name]["buckets"] for name in aggs}
 
     def refresh(self) -> None:
@@ -454,5 +480,6 @@ class TantivyStore(AggregationsFromJson):
         """Release the writer (and its lock file) after in-flight merges finish."""
         with self._lock:
             writer, self._writer, self._index = self._writer, None, None
+            self._snapshot = None
             if writer is not None:
                 writer.wait_merging_threads()
