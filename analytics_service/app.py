@@ -36,6 +36,7 @@ from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import TopicSpec, broker_reachable, ensure_topics, make_consumer, make_producer
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.logs import configure_logging
+from tweetpipe.serving import make_server, settle_heap
 from tweetpipe.settings import KafkaSettings
 from tweetpipe.sql import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
 from tweetpipe.telemetry import instrument_app, start_tracing
@@ -156,14 +157,13 @@ def run(settings: AnalyticsSettings) -> int:
     log.info("trusting tokens from %s", settings.auth.issuer_url)
     app = create_app(repository, TokenValidator(settings.auth.for_audience(SERVICE)), checks)
     host, port = settings.admin.host, settings.admin.port
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-    )
+    server = make_server(app, host, port)
     worker = ConsumerThread(settings, repository, stop, server)
     worker.start()
     log.info("starting the API on http://%s:%d", host, port)
     try:
         with registered(settings, EUREKA_APP, port, status_path="/docs"):
+            settle_heap()
             server.run()
     finally:
         stop.set()

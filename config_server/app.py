@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -26,6 +25,7 @@ from tweetpipe.admin import admin_router
 from tweetpipe.config_layout import ConfigFileError
 from tweetpipe.config_sources import DEV_PASSWORD
 from tweetpipe.logs import configure_logging
+from tweetpipe.serving import serve
 from tweetpipe.telemetry import instrument_app, start_tracing
 
 SERVICE = "config-server"
@@ -103,5 +103,5 @@ def run(settings: ConfigServerSettings) -> int:
         "serving %s on http://%s:%d (profile %s)", backend.describe(), host, port, settings.profile
     )
     app = create_app(backend, cipher, credentials)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    serve(app, host, port)
     return 0

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import httpx
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
@@ -29,6 +28,7 @@ from tweetpipe.admin import HealthCheck, admin_router
 from tweetpipe.auth import TokenValidator
 from tweetpipe.discovery import Discovery, registered
 from tweetpipe.logs import configure_logging
+from tweetpipe.serving import serve
 from tweetpipe.telemetry import instrument_app, start_tracing
 
 SERVICE = "gateway-service"
@@ -91,5 +91,5 @@ def run(settings: GatewaySettings) -> int:
     host, port = settings.admin.host, settings.admin.port
     log.info("starting the gateway on http://%s:%d", host, port)
     with registered(settings, EUREKA_APP, port):
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        serve(app, host, port)
     return 0

@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
-import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from tweetpipe.serving import make_server
 from tweetpipe.telemetry import instrument_app
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,7 @@ class AdminServer:
         for router in routers:
             app.include_router(router)
         instrument_app(app)
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-        self._server = uvicorn.Server(config)
+        self._server = make_server(app, host, port)
         self._thread = threading.Thread(target=self._server.run, name="admin", daemon=True)
         self.service = service
 

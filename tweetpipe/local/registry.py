@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +25,7 @@ from tweetpipe.admin import admin_router
 from tweetpipe.local.registry_api import EVICTIONS, INSTANCES, router
 from tweetpipe.local.registry_store import Registry
 from tweetpipe.logs import configure_logging
+from tweetpipe.serving import serve
 from tweetpipe.settings import AdminSettings
 
 SERVICE = "eureka-registry"
@@ -110,7 +110,7 @@ def run(settings: RegistrySettings) -> int:
     )
     registry = Registry(settings.registry.delta_retention_s)
     app = create_app(registry, settings.registry.eviction_interval_s)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    serve(app, host, port)
     return 0
 
 

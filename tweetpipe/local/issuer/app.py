@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 
-import uvicorn
 from authlib.oauth2 import OAuth2Error
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -27,6 +26,7 @@ from tweetpipe.local.issuer.routes import realm_router
 from tweetpipe.local.issuer.server import Issuer
 from tweetpipe.local.issuer.settings import IssuerSettings
 from tweetpipe.logs import configure_logging
+from tweetpipe.serving import serve
 
 SERVICE = "dev-issuer"
 log = logging.getLogger(__name__)
@@ -90,7 +90,5 @@ def run(settings: IssuerSettings) -> int:
         len(realm.clients),
     )
     log.info("issuer %s/realms/%s on http://%s:%d", base_url, realm.name, host, port)
-    uvicorn.run(
-        create_app(issuer, base_url), host=host, port=port, log_config=None, access_log=False
-    )
+    serve(create_app(issuer, base_url), host, port)
     return 0
