@@ -7,6 +7,7 @@ import logging
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from query_service.permissions import PermissionRepository
 from tweetpipe.auth import SUPER_USER_ROLE, USER_ROLE, CurrentPrincipal, Principal
@@ -29,14 +30,17 @@ class ReadScope:
     def username(self) -> str:
         return self.principal.username or self.principal.subject
 
-    def ids(self) -> frozenset[int] | None:
-        """The readable ids to filter the store query by; None means no filter."""
+    async def ids(self) -> frozenset[int] | None:
+        """The readable ids to filter the store query by; None means no filter. Permissions
+        are looked up in SQL from a thread: the database is a network call away."""
         if self._everything:
             return None
-        return self._permissions.readable_ids(self.username)
+        return await run_in_threadpool(self._permissions.readable_ids, self.username)
 
-    def require(self, document_id: int) -> None:
-        if self._everything or self._permissions.can_read(self.username, document_id):
+    async def require(self, document_id: int) -> None:
+        if self._everything or await run_in_threadpool(
+            self._permissions.can_read, self.username, document_id
+        ):
             return
         log.info(
             "refused document %d to %s: no READ permission",

@@ -93,6 +93,10 @@ class BulkResult(BaseModel):
 
 
 class SearchStore(Protocol):
+    waits_on_network: bool
+    """True when calls wait on a remote server (async callers run them in a thread); False
+    when they compute in this process (a thread would only add a hop and GIL contention)."""
+
     def ensure_ready(self) -> None:
         """Create the index (mapping/template or schema) if missing; idempotent."""
 

@@ -123,6 +123,8 @@ def _reason(error: Any) -> str:
 class ElasticsearchStore(AggregationsFromJson):
     """`SearchStore` over one Elasticsearch index (created from a composable index template)."""
 
+    waits_on_network = True
+
     def __init__(self, settings: SearchSettings, client: Elasticsearch | None = None) -> None:
         self._index = settings.index
         if client is None:

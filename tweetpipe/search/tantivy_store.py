@@ -248,6 +248,8 @@ class _Snapshot:
 class TantivyStore(AggregationsFromJson):
     """`SearchStore` over a tantivy index directory; see the module docstring for the rules."""
 
+    waits_on_network = False
+
     def __init__(self, settings: SearchSettings, *, writer: bool = False) -> None:
         self._path = Path(settings.tantivy_path)
         self._heap_bytes = settings.tantivy_writer_heap_mb * 1_000_000
