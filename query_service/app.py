@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import httpx
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -26,7 +27,6 @@ from tweetpipe.auth import TokenValidator
 from tweetpipe.discovery import registered
 from tweetpipe.logs import configure_logging
 from tweetpipe.search import SearchStore, StoreError, StoreUnavailable, open_store
-from tweetpipe.serving import limit_blocking_threads, serve
 from tweetpipe.sql import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
 from tweetpipe.telemetry import instrument_app, start_tracing
 
@@ -44,7 +44,6 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        limit_blocking_threads(settings.threadpool_size)
         async with httpx.AsyncClient() as client:
             app.state.word_counts = WordCounts(settings.enrichment, client)
             yield
@@ -101,7 +100,7 @@ def run(settings: QuerySettings) -> int:
     log.info("starting the API on http://%s:%d", host, port)
     try:
         with registered(settings, EUREKA_APP, port, status_path="/docs"):
-            serve(app, host, port)
+            uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     finally:
         store.close()
         engine.dispose()

@@ -32,16 +32,6 @@ class QuerySettings(ServiceSettings):
     enrichment: EnrichmentSettings = EnrichmentSettings()
     admin: AdminSettings = AdminSettings(port=8183)
     """The one HTTP server of this service: the API plus `/health` and `/metrics`."""
-    blocking_threads: int | None = Field(default=None, ge=1, le=1000)
-    """Store and database calls in flight at once. Unset: 4 with the embedded tantivy index
-    (its reads compute, so more threads only queue for the GIL), 40 with Elasticsearch (its
-    reads wait on the network)."""
-
-    @property
-    def threadpool_size(self) -> int:
-        if self.blocking_threads is not None:
-            return self.blocking_threads
-        return 4 if self.search.backend == "tantivy" else 40
 
     @property
     def sql_url(self) -> str:
