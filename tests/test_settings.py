@@ -10,9 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from query_service.settings import QuerySettings
 from tweetpipe.config_sources import ConfigUnavailable, unflatten
-from tweetpipe.settings import REPO_ROOT, SearchSettings
+from tweetpipe.settings import REPO_ROOT
 from twitter_to_kafka.settings import GeneratorSettings
 
 
@@ -140,15 +139,3 @@ def test_shipped_config_repo_loads_for_both_profiles(clean_env: pytest.MonkeyPat
     assert local.kafka.replication_factor == 1
     assert docker.kafka.replication_factor == 3
     assert len(docker.kafka.servers) == 3
-
-
-def test_query_service_threads_follow_what_its_store_calls_do(
-    clean_env: pytest.MonkeyPatch,
-) -> None:
-    clean_env.delenv("BLOCKING_THREADS", raising=False)
-    clean_env.delenv("SEARCH__BACKEND", raising=False)
-    assert QuerySettings().threadpool_size == 4  # tantivy: reads compute under the GIL
-    elastic = QuerySettings(search=SearchSettings(backend="elasticsearch"))
-    assert elastic.threadpool_size == 40  # Elasticsearch: reads wait on the network
-    clean_env.setenv("BLOCKING_THREADS", "7")
-    assert QuerySettings().threadpool_size == 7

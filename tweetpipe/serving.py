@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 
-import anyio.to_thread
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -41,14 +40,3 @@ def serve(app: ASGIApp, host: str, port: int) -> None:
     server = make_server(app, host, port)
     settle_heap()
     server.run()
-
-
-def limit_blocking_threads(size: int) -> None:
-    """Run at most `size` blocking calls (plain `def` routes and dependencies) at once; call it
-    from the app's lifespan, where the event loop whose limiter it sets is running.
-
-    anyio's default of 40 suits calls that wait on the network. Calls that compute while holding
-    the GIL (an embedded index) only queue for it behind each other and behind the event loop:
-    a few threads finish the same work sooner and keep the slowest answers close to the median.
-    """
-    anyio.to_thread.current_default_thread_limiter().total_tokens = size
