@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -20,6 +22,7 @@ import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
+from query_service import documents
 from tests.support.elasticsearch import ElasticsearchServer
 from tests.support.issuer import DevIssuer
 from tests.support.ports import free_port
@@ -115,6 +118,30 @@ def any_backend(
 @pytest.fixture(scope="module")
 def super_token(dev_issuer: DevIssuer) -> str:
     return dev_issuer.password_token("app_super_user")
+
+
+# --- where store calls run -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["tantivy", "elasticsearch"])
+def test_store_calls_leave_the_event_loop_only_when_they_wait_on_the_network(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    store = open_store(_search_settings(backend, tmp_path, request))
+    store.ensure_ready()
+
+    async def where() -> tuple[int, int, int]:
+        loop_thread = threading.get_ident()
+        call_thread = await documents._run(store, lambda: threading.get_ident())
+        return loop_thread, call_thread, await documents._run(store, store.count)
+
+    loop_thread, call_thread, count = asyncio.run(where())
+    assert count == 0  # a real call on the real store went through the same path
+    if backend == "tantivy":
+        assert call_thread == loop_thread  # it computes: a thread hop would only add a wait
+    else:
+        assert call_thread != loop_thread  # it waits on the network: never on the event loop
+    store.close()
 
 
 # --- the API, end to end on both backends ----------------------------------------------------
