@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, Request, Response
+from httpx_aiohttp import AiohttpTransport
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
@@ -29,7 +30,7 @@ from tweetpipe.auth import TokenValidator
 from tweetpipe.discovery import Discovery, registered
 from tweetpipe.logs import configure_logging
 from tweetpipe.serving import serve
-from tweetpipe.telemetry import instrument_app, start_tracing
+from tweetpipe.telemetry import instrument_app, start_tracing, traced_transport
 
 SERVICE = "gateway-service"
 EUREKA_APP = "GATEWAY-SERVICE"
@@ -55,8 +56,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # httpx's API over aiohttp's connections: httpx's own async pool costs the gateway about
+        # as much CPU per request as the search behind it (encode/httpx#3215; README,
+        # "Performance"). Instances are called directly, never through proxies from the env.
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
-        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
+        transport = traced_transport(AiohttpTransport(limits=limits))
+        async with httpx.AsyncClient(
+            transport=transport, follow_redirects=False, trust_env=False
+        ) as client:
             app.state.proxy = Proxy(routes, client, limiter, breakers, CallerIdentity(validator))
             yield
         if discovery is not None:

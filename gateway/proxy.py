@@ -160,9 +160,11 @@ class Proxy:
             started = time.perf_counter()
             try:
                 response = await self._client.send(upstream_request, stream=True)
-            except httpx.ConnectError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # No connection, so nothing was sent: the next instance may answer. (The aiohttp
+                # transport reports a refused connection as ConnectTimeout.)
                 route.bench(base)
-                log.warning("%s: %s refused the connection: %s", route.id, base, exc)
+                log.warning("%s: %s could not be reached: %s", route.id, base, exc)
                 continue
             except httpx.TimeoutException as exc:
                 log.warning("%s: %s timed out: %r", route.id, base, exc)

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import httpx
 from fastapi import FastAPI
 from opentelemetry import trace
 from pydantic import BaseModel, Field
@@ -110,6 +111,16 @@ def instrument_app(app: FastAPI) -> FastAPI:
 
         FastAPIInstrumentor.instrument_app(app, excluded_urls=NOT_TRACED_URLS)
     return app
+
+
+def traced_transport(transport: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+    """`transport` with client spans and trace headers when tracing is on. The instrumentation
+    `start_tracing` installs covers httpx's own transport only; any other is wrapped here."""
+    if not tracing_enabled():
+        return transport
+    from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
+
+    return AsyncOpenTelemetryTransport(transport)
 
 
 def instrument_engine(engine: Engine) -> Engine:
