@@ -20,13 +20,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, inspect, select, text
-from sqlmodel import SQLModel
 
 from analytics_service import migrate
 from analytics_service.app import analytics_topics
 from analytics_service.repository import TABLE, WordCountRepository
 from analytics_service.settings import AnalyticsSettings
-from analytics_service.tables import SCHEMA
+from analytics_service.tables import SCHEMA, WordCountRow
 from tests.support.issuer import DevIssuer, bearer
 from tests.support.kafka import committed_offsets, produce, read_topic
 from tests.support.ports import free_port
@@ -218,12 +217,10 @@ def test_migrations_create_the_table(engine: Engine) -> None:
     indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("word_counts", schema)}
     assert indexes["ix_word_counts_window_start_count"] == ["window_start", "word_count"]
 
-    # The SQLModel table and the migrations describe the same schema.
-    metadata = SQLModel.metadata
-    if not postgres:
-        metadata = MetaData()
-        for table in SQLModel.metadata.tables.values():
-            table.to_metadata(metadata, schema=None)
+    # The SQLModel table and the migrations describe the same schema. Only this service's
+    # table: SQLModel's shared registry also holds other services' tables once imported.
+    metadata = MetaData()
+    WordCountRow.__table__.to_metadata(metadata, schema=schema)  # type: ignore[attr-defined]
     with engine.connect() as connection:
         context = MigrationContext.configure(
             connection, opts={"include_schemas": postgres, "compare_type": True}
