@@ -7,12 +7,16 @@ service and through the gateway (rate limiting on, with a budget far above the l
 - direct_rps, via_gateway_rps
 - added_p50_ms, added_p99_ms: the gateway's latency on top of the direct call (the p99s of
   each path are printed too: the added p99 falls when the direct path's tail grows)
+- gateway_cpu_ms_per_request: the gateway process's CPU time (user + system) per proxied
+  request; when the query service is the bottleneck, this is the gateway's cost the
+  throughput figures no longer show
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +28,12 @@ from bench.query import WORDS, build_index, say, start_query_service
 from tests.support.issuer import DevIssuer
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux `/proc`)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -71,7 +81,10 @@ def main() -> None:
             say(f"direct for {args.seconds}s at {args.connections} connections")
             direct = run_wrk(direct_url, paths, auth, args.seconds, args.connections)
             say(f"via the gateway for {args.seconds}s at {args.connections} connections")
+            assert gateway.process is not None
+            cpu_before = cpu_seconds(gateway.process.pid)
             via = run_wrk(via_url, via_paths, auth, args.seconds, args.connections)
+            gateway_cpu_ms = 1000 * (cpu_seconds(gateway.process.pid) - cpu_before)
         finally:
             gateway.terminate()
             query.terminate()
@@ -88,6 +101,7 @@ def main() -> None:
                 "added_p99_ms": round(via.p99_ms - direct.p99_ms, 2),
                 "direct_p99_ms": round(direct.p99_ms, 2),
                 "via_p99_ms": round(via.p99_ms, 2),
+                "gateway_cpu_ms_per_request": round(gateway_cpu_ms / (via.rps * args.seconds), 3),
                 "errors": direct.errors + via.errors,
             }
         )
