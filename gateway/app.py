@@ -59,7 +59,11 @@ def create_app(
         # httpx's API over aiohttp's connections: httpx's own async pool costs the gateway about
         # as much CPU per request as the search behind it (encode/httpx#3215; README,
         # "Performance"). Instances are called directly, never through proxies from the env.
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+        # Idle connections are dropped before the instances' uvicorn drops them (5 s), so a
+        # request never races an instance closing the connection it was sent on.
+        limits = httpx.Limits(
+            max_connections=200, max_keepalive_connections=100, keepalive_expiry=4.0
+        )
         transport = traced_transport(AiohttpTransport(limits=limits))
         async with httpx.AsyncClient(
             transport=transport, follow_redirects=False, trust_env=False
