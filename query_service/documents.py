@@ -72,6 +72,14 @@ async def base_path(request: Request) -> str:
 
 
 Store = Annotated[SearchStore, Depends(get_store)]
+Base = Annotated[str, Depends(base_path)]
+Size = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="results per page")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page"),
+]
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -81,14 +89,6 @@ async def _run(store: SearchStore, call: Callable[P, R], *args: P.args, **kwargs
     if store.waits_on_network:
         return await run_in_threadpool(call, *args, **kwargs)
     return call(*args, **kwargs)
-
-
-Base = Annotated[str, Depends(base_path)]
-Size = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="results per page")]
-Cursor = Annotated[
-    str | None,
-    Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page"),
-]
 
 
 def _documents(tweets: list[Tweet], version: int, base: str) -> list[DocumentV1]:

@@ -177,23 +177,28 @@ class TokenValidator:
         return Accepted(_principal(claims), float(claims["exp"]), kid)
 
     async def validate_async(self, token: str) -> Principal:
-        """`validate` for async callers. With the signing key cached, validation is a few
-        microseconds of CPU, cheaper than a hop to the threadpool, so it runs inline; a token
-        needing a JWKS fetch goes to the threadpool."""
-        if self.key_cached_for(token):
-            return self.validate(token)
-        return await run_in_threadpool(self.validate, token)
+        """`validate` for async callers. Without a JWKS fetch, validation is a few microseconds
+        of CPU, cheaper than a hop to the threadpool, so it runs inline; a token needing a fetch
+        goes to the threadpool."""
+        if self._may_fetch(token):
+            return await run_in_threadpool(self.validate, token)
+        return self.validate(token)
 
-    def key_cached_for(self, token: str) -> bool:
-        """True when validating `token` needs no JWKS fetch (its `kid` is cached)."""
+    def _may_fetch(self, token: str) -> bool:
+        """Whether validating `token` may fetch the JWKS. Not when it is remembered and still
+        good (the common case, answered without parsing the token) or its `kid` is cached."""
+        with self._accepted_lock:
+            remembered = self._accepted.get(token)
+        if remembered is not None and self._still_good(remembered):
+            return False
         keys = self._keys
         if keys is None:
-            return False
+            return True
         try:
             kid = extract_compact(token.encode()).headers().get("kid")
         except (JoseError, ValueError):
-            return True  # malformed: refused without any fetch
-        return not isinstance(kid, str) or _has_kid(keys, kid)
+            return False  # malformed: refused without any fetch
+        return isinstance(kid, str) and not _has_kid(keys, kid)
 
     def _keys_with(self, kid: str) -> KeySet:
         """The cached key set, refetched when it lacks `kid` (rate-limited)."""
