@@ -99,3 +99,22 @@ def test_the_core_and_the_services_import_the_stand_ins_only_in_tweetpipe_up() -
     assert all("devstack" not in (getattr(n, "module", "") or "") for n in top_level), (
         "tweetpipe.cli imports devstack at module level"
     )
+
+
+def test_settings_are_the_bottom_of_the_core() -> None:
+    """Every settings model lives in `tweetpipe.settings`, which needs only its own sources:
+    no module it imports can import it back."""
+    settings = REPO_ROOT / "tweetpipe" / "settings.py"
+    imported = {module for module, _ in _imports(settings) if module.startswith("tweetpipe")}
+    assert imported == {"tweetpipe.config_sources"}
+    for module in ("config_sources", "config_layout"):
+        path = REPO_ROOT / "tweetpipe" / f"{module}.py"
+        assert "tweetpipe.settings" not in {m for m, _ in _imports(path)}
+    models = re.compile(r"^class (\w+(?:Settings|Options))\(", re.MULTILINE)
+    elsewhere = {
+        f"{path.relative_to(REPO_ROOT)}: {name}"
+        for path in (REPO_ROOT / "tweetpipe").rglob("*.py")
+        if path != settings
+        for name in models.findall(path.read_text())
+    }
+    assert elsewhere == {"tweetpipe/cli.py: SearchCommandSettings"}
