@@ -21,6 +21,8 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.broker import TansuBroker
+from devstack.prometheus import PrometheusServer, ScrapeTarget, prometheus_available
 from tests.support.elasticsearch import ElasticsearchServer
 from tests.support.issuer import DevIssuer, bearer
 from tests.support.kafka import produce
@@ -28,8 +30,6 @@ from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
 from tests.support.zipkin import Span, ZipkinReceiver
 from tweetpipe.kafka import make_producer
-from tweetpipe.local.broker import TansuBroker
-from tweetpipe.local.prometheus import PrometheusServer, ScrapeTarget, prometheus_available
 from tweetpipe.settings import REPO_ROOT, KafkaSettings
 
 DASHBOARDS = REPO_ROOT / "infra" / "grafana" / "dashboards"

@@ -14,12 +14,12 @@ import pytest
 from py_eureka_client import eureka_basic
 from py_eureka_client.eureka_client import EurekaClient
 
+from devstack.broker import TansuBroker
 from tests.support.ports import free_port
 from tests.support.registry import RegistryProcess
 from tests.support.services import ServiceProcess, metric_value
-from tweetpipe.discovery import Discovery, EurekaSettings, Registration, instance_spec
-from tweetpipe.local.broker import TansuBroker
-from tweetpipe.settings import ServiceSettings
+from tweetpipe.discovery import Discovery, Registration, instance_spec
+from tweetpipe.settings import EurekaSettings, ServiceSettings
 
 JSON = {"Accept": "application/json"}
 

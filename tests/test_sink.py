@@ -14,6 +14,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from devstack.broker import TansuBroker
 from tests.support.elasticsearch import ElasticsearchServer
 from tests.support.kafka import (
     committed_offsets,
@@ -24,7 +25,6 @@ from tests.support.kafka import (
 )
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
-from tweetpipe.local.broker import TansuBroker
 from tweetpipe.model import Tweet
 from tweetpipe.search import SearchQuery, SearchStore, open_store
 from tweetpipe.settings import KafkaSettings, SearchSettings

@@ -12,7 +12,7 @@ from tests.support.services import ServiceProcess
 
 
 class RegistryProcess:
-    """`python -m tweetpipe.local.registry` on a free port (or a given one, to restart it)."""
+    """`python -m devstack.registry` on a free port (or a given one, to restart it)."""
 
     def __init__(
         self, log_path: Path, eviction_interval_s: float = 60.0, port: int | None = None
@@ -22,7 +22,7 @@ class RegistryProcess:
             "ADMIN__PORT": str(self.port),
             "REGISTRY__EVICTION_INTERVAL_S": str(eviction_interval_s),
         }
-        self.process = ServiceProcess("tweetpipe.local.registry", env, log_path)
+        self.process = ServiceProcess("devstack.registry", env, log_path)
 
     @property
     def url(self) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tweetpipe.local.broker import die_with_parent
+from devstack.broker import die_with_parent
 
 
 class ServiceProcess:

@@ -22,7 +22,7 @@ import httpx
 import yaml
 from pydantic import BaseModel, Field
 
-from tweetpipe.local.broker import die_with_parent, stop_process
+from devstack.broker import die_with_parent, stop_process
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from devstack.registry_api import EVICTIONS, INSTANCES, router
+from devstack.registry_store import Registry
 from tweetpipe.admin import admin_router
-from tweetpipe.local.registry_api import EVICTIONS, INSTANCES, router
-from tweetpipe.local.registry_store import Registry
 from tweetpipe.logs import configure_logging
 from tweetpipe.serving import serve
 from tweetpipe.settings import AdminSettings

@@ -19,12 +19,12 @@ from authlib.oauth2 import OAuth2Error
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from devstack.issuer.keys import load_or_create
+from devstack.issuer.realm import Realm
+from devstack.issuer.routes import realm_router
+from devstack.issuer.server import Issuer
+from devstack.issuer.settings import IssuerSettings
 from tweetpipe.admin import admin_router
-from tweetpipe.local.issuer.keys import load_or_create
-from tweetpipe.local.issuer.realm import Realm
-from tweetpipe.local.issuer.routes import realm_router
-from tweetpipe.local.issuer.server import Issuer
-from tweetpipe.local.issuer.settings import IssuerSettings
 from tweetpipe.logs import configure_logging
 from tweetpipe.serving import serve
 
