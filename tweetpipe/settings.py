@@ -20,6 +20,16 @@ Profile = Literal["local", "docker"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def project_path(path: Path) -> Path:
+    """Where a relative single-machine path (the index, the data directory) lives: under the
+    project's checkout when tweetpipe runs from one, so `tweetpipe up` and `tweetpipe search`
+    agree wherever they are started; outside a checkout, under the working directory."""
+    if path.is_absolute():
+        return path
+    base = REPO_ROOT if (REPO_ROOT / "pyproject.toml").is_file() else Path.cwd()
+    return base / path
+
+
 class KafkaSettings(BaseModel):
     bootstrap_servers: str = "127.0.0.1:9092"
     """Comma-separated `host:port` list."""
