@@ -11,7 +11,10 @@ from devstack.plan import GeneratorRun, StackSettings
 from devstack.ports import describe, in_use
 from devstack.prometheus import PrometheusServer, prometheus_available
 from devstack.stack import LocalStack
-from tweetpipe.settings import project_path
+from tweetpipe.settings import REPO_ROOT, project_path
+
+ALERT_RULES = REPO_ROOT / "infra" / "prometheus" / "alerts.yml"
+"""The cluster's alert rules, evaluated by the local Prometheus too (its /alerts page)."""
 
 __all__ = ["GeneratorRun", "run_stack"]
 
@@ -42,6 +45,7 @@ def run_stack(*, rate: float, count: int | None, seed: int | None) -> int:
             scrape_interval_s=options.scrape_interval_s,
             retention=options.retention,
             log_path=data_dir / "logs" / "prometheus.log",
+            rule_files=[ALERT_RULES],
         )
     stack = LocalStack(
         specs,
