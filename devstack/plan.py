@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from devstack.prometheus import PrometheusOptions, ScrapeTarget
+from devstack.prometheus import PrometheusOptions, ScrapeTarget, prometheus_available
 from devstack.stack import ServiceSpec
 from tweetpipe.config_sources import DEFAULT_USERNAME, DEV_PASSWORD
 from tweetpipe.settings import SearchSettings, ServiceSettings
@@ -128,6 +128,14 @@ def services(settings: StackSettings, generator: GeneratorRun) -> list[ServiceSp
                 "GATEWAY_URL": local(ports.gateway),
                 "OIDC__ISSUER_URL": issuer_url(ports),
                 "PUBLIC_URL": local(ports.web_client),
+                **(
+                    {
+                        "PIPELINE__PROMETHEUS_URL": local(ports.prometheus),
+                        "PIPELINE__SCRAPE_INTERVAL_S": str(settings.prometheus.scrape_interval_s),
+                    }
+                    if settings.monitoring and prometheus_available()
+                    else {}
+                ),
                 "PIPELINE__METRICS_URLS": json.dumps(
                     {
                         "twitter-to-kafka": local(ports.twitter_to_kafka, "/metrics"),

@@ -114,7 +114,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         **os.environ,
         "DATA_DIR": str(tmp / "data"),
         "SEARCH__TANTIVY_PATH": str(tmp / "index"),
-        "MONITORING": "false",
+        "MONITORING": "true",  # Debian's Prometheus: the Pipeline page's history charts
         **{f"PORTS__{name}": str(port) for name, port in running.ports.items()},
     }
     with running.log.open("w") as out:
@@ -210,6 +210,29 @@ def drawn_bars(chart: Locator) -> dict[str, int]:
     return drawn
 
 
+def drawn_lines(chart: Locator) -> set[str]:
+    """The series a Vega-Lite line chart drew as lines (at least two points), by the names in
+    their ARIA labels."""
+    lines = chart.locator('g.mark-line [aria-roledescription="line mark"]')
+    return {
+        str(line.get_attribute("aria-label")).rsplit(": ", 1)[-1]
+        for line in lines.all()
+        if "L" in str(line.get_attribute("d"))
+    }
+
+
+def lines_drawn(chart: Locator, wanted: set[str], at_least: int = 1) -> set[str]:
+    """`drawn_lines` once it includes `wanted` (and `at_least` lines): the page redraws its
+    history every 15 s, and a young Prometheus has only a few points."""
+    deadline = time.monotonic() + 90  # a guard, not a measurement
+    while True:
+        drawn = drawn_lines(chart)
+        if wanted <= drawn and len(drawn) >= at_least:
+            return drawn
+        assert time.monotonic() < deadline, f"lines drawn: {drawn}, wanted {wanted}"
+        chart.page.wait_for_timeout(1000)
+
+
 def test_sign_in_search_trends_pipeline_and_sign_out(stack: Stack, browser: Browser) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 2000})
     page.goto(stack.web + "/trends")
@@ -268,6 +291,19 @@ def test_sign_in_search_trends_pipeline_and_sign_out(stack: Stack, browser: Brow
     indexed = page.locator('[data-testid="stColumn"]').filter(has_text="Tweets indexed")
     every = TWEETS + sum(EARLIER.values())
     expect(indexed).to_contain_text(f"{every} in total", timeout=20_000)
+    # History from the stack's Prometheus, drawn with the dashboards' PromQL.
+    expect(page.get_by_text("No history charts")).to_have_count(0)
+
+    def history(key: str) -> Locator:
+        return page.locator(f".st-key-history-{key}")
+
+    # (The generator stopped after its tweets, before Prometheus started: no "produced" line.)
+    lines_drawn(history("throughput"), {"indexed", "counted", "analytics records stored"})
+    groups = {"kafka-to-elastic", "kafka-streams", "kafka-streams-counter", "analytics-service"}
+    lines_drawn(history("lag"), groups)
+    lines_drawn(history("breakers"), {"elastic-query-service"})  # by route
+    lines_drawn(history("latency"), set(), at_least=1)  # p99 per service that was called
+    expect(history("dead-letters")).to_contain_text("Dead letters per second, by stage and error")
     no_traceback(page)
     shot(page, "05-pipeline")
 
