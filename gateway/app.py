@@ -68,7 +68,13 @@ def create_app(
         async with httpx.AsyncClient(
             transport=transport, follow_redirects=False, trust_env=False
         ) as client:
-            app.state.proxy = Proxy(routes, client, limiter, breakers, CallerIdentity(validator))
+            app.state.proxy = Proxy(
+                routes=routes,
+                client=client,
+                limiter=limiter,
+                breakers=breakers,
+                identify=CallerIdentity(validator),
+            )
             yield
         if discovery is not None:
             await discovery.aclose()

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 class Sink(BatchStage):
     destination = "search store"
+    retries = metrics.RETRIES
+    assigned = metrics.ASSIGNED
 
     def __init__(
         self,
@@ -37,13 +39,7 @@ class Sink(BatchStage):
         dead_letters: DeadLetterPublisher,
         options: SinkOptions,
     ) -> None:
-        super().__init__(
-            batches=batches,
-            dead_letters=dead_letters,
-            progress_interval_s=options.progress_interval_s,
-            retries=metrics.RETRIES,
-            assigned=metrics.ASSIGNED,
-        )
+        super().__init__(batches=batches, dead_letters=dead_letters, options=options)
         self._store = store
         self.indexed = 0
 

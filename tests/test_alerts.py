@@ -123,8 +123,8 @@ def test_prometheus_finds_services_through_eureka_by_application_name(tmp_path: 
             _wait("registered", lambda: registry.app("TWITTER-TO-KAFKA-SERVICE") is not None)
             with PrometheusServer(
                 free_port(),
-                [],
-                tmp_path / "prometheus",
+                targets=[],
+                data_dir=tmp_path / "prometheus",
                 scrape_interval_s=1,
                 rule_files=[RULES],
                 scrape_configs=[_eureka_job(registry.url)],

@@ -402,7 +402,11 @@ def test_pipeline_history_runs_the_dashboards_queries_on_prometheus(
         for service in ("twitter-to-kafka", "kafka-to-elastic")
     ]
     with PrometheusServer(
-        free_port(), [], tmp_path / "prometheus", scrape_interval_s=1, scrape_configs=jobs
+        free_port(),
+        targets=[],
+        data_dir=tmp_path / "prometheus",
+        scrape_interval_s=1,
+        scrape_configs=jobs,
     ) as prometheus:
 
         def scraped(times: int) -> bool:
