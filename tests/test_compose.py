@@ -125,13 +125,12 @@ def eureka_sd_servers() -> list[str]:
 
 
 def registers_with_eureka(module: str) -> bool:
-    """The service holds a registry lease (`tweetpipe.discovery.registered`) while it runs."""
+    """The service holds a registry lease while it runs (its runtime is given an Eureka app)."""
     spec = importlib.util.find_spec(f"{module}.app")
-    return (
-        spec is not None
-        and spec.origin is not None
-        and ("registered(" in Path(spec.origin).read_text())
-    )
+    if spec is None or spec.origin is None:
+        return False
+    source = Path(spec.origin).read_text()
+    return re.search(r"ServiceRuntime\([^)]*\beureka_app=", source) is not None
 
 
 def settings_class(module: str) -> type[ServiceSettings] | None:
