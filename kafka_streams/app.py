@@ -104,6 +104,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> None:
         Batcher(options.batch_size, wait_s),
         stop,
         crash_after_deltas=options.crash_after_deltas,
+        limits=settings.tweets,
     )
     counter = Counter(
         lambda listener: make_consumer(

@@ -37,6 +37,7 @@ from tweetpipe.kafka import consumer_lag
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.pipeline_metrics import RECORDS_CONSUMED, export_lag
 from tweetpipe.records import decode
+from tweetpipe.settings import TweetLimits
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,9 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         batcher: Batcher,
         stop: StopSignal,
         crash_after_deltas: int | None = None,
+        limits: TweetLimits | None = None,
     ) -> None:
+        self._limits = limits
         self._crash_after = crash_after_deltas
         self._sent_total = 0
         self._consumer = connect(self)
@@ -171,7 +174,7 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         try:
             self._producer.begin_transaction()
             for partition, partition_records in by_partition.items():
-                batch = decode(partition_records)
+                batch = decode(partition_records, self._limits)
                 counts = count_batch(
                     (t for t, _ in batch.tweets.values()), self._window_seconds, self._stop_words
                 )

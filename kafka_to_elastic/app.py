@@ -62,6 +62,7 @@ def run(settings: SinkSettings, stop: StopSignal | None = None) -> None:
         DeadLetterPublisher(producer, kafka.dlq_topic, stage=SERVICE),
         settings.sink,
         stop,
+        limits=settings.tweets,
     )
     try:
         with registered(settings, EUREKA_APP, admin.port):

@@ -23,6 +23,7 @@ from tweetpipe.model import Tweet
 from tweetpipe.progress import Progress
 from tweetpipe.records import DeadLetter, decode
 from tweetpipe.search import BulkResult, SearchStore, StoreUnavailable
+from tweetpipe.settings import TweetLimits
 from tweetpipe.tracing import traced_batch
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,9 @@ class Sink:
         dead_letters: DeadLetterPublisher,
         options: SinkOptions,
         stop: StopSignal,
+        limits: TweetLimits | None = None,
     ) -> None:
+        self._limits = limits
         self._batches = batches
         self._store = store
         self._dead_letters = dead_letters
@@ -57,7 +60,7 @@ class Sink:
 
     def process(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
-        batch = decode(records)
+        batch = decode(records, self._limits)
         with traced_batch("index tweet", batch.span_attributes):
             result = self._index_until_durable([tweet for tweet, _ in batch.tweets.values()])
             dead = list(batch.dead)
