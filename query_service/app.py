@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import httpx
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -27,6 +26,7 @@ from tweetpipe.auth import TokenValidator
 from tweetpipe.discovery import registered
 from tweetpipe.logs import configure_logging
 from tweetpipe.search import SearchStore, StoreError, StoreUnavailable, open_store
+from tweetpipe.serving import serve
 from tweetpipe.sql import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
 from tweetpipe.telemetry import instrument_app, start_tracing
 
@@ -100,7 +100,7 @@ def run(settings: QuerySettings) -> int:
     log.info("starting the API on http://%s:%d", host, port)
     try:
         with registered(settings, EUREKA_APP, port, status_path="/docs"):
-            uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+            serve(app, host, port)
     finally:
         store.close()
         engine.dispose()
