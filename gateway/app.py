@@ -23,7 +23,7 @@ from gateway.breaker import RouteBreaker
 from gateway.callers import CallerIdentity
 from gateway.proxy import Proxy
 from gateway.ratelimit import RateLimiter
-from gateway.routing import Route
+from gateway.routing import AdminPaths, Route
 from gateway.settings import GatewaySettings
 from tweetpipe.admin import HealthCheck, admin_router
 from tweetpipe.auth import TokenValidator
@@ -68,7 +68,14 @@ def create_app(
         async with httpx.AsyncClient(
             transport=transport, follow_redirects=False, trust_env=False
         ) as client:
-            app.state.proxy = Proxy(routes, client, limiter, breakers, CallerIdentity(validator))
+            app.state.proxy = Proxy(
+                routes,
+                client,
+                limiter,
+                breakers,
+                CallerIdentity(validator),
+                admin_paths=AdminPaths(settings.upstream_admin),
+            )
             yield
         if discovery is not None:
             await discovery.aclose()
