@@ -8,6 +8,7 @@ from pathlib import Path
 from types import FrameType
 
 from devstack import plan
+from devstack.drain import BacklogMeter
 from devstack.plan import GeneratorRun, StackSettings
 from devstack.prometheus import PrometheusServer, prometheus_available
 from devstack.stack import LocalStack
@@ -38,6 +39,9 @@ def run_stack(*, rate: float, count: int | None, seed: int | None) -> int:
         settings.ports.broker,
         plan.base_env(settings, index_path),
         prometheus=prometheus,
+        supervisor=settings.supervisor,
+        backlog=BacklogMeter([f"127.0.0.1:{settings.ports.broker}"], plan.drain_streams(settings)),
+        drain=settings.drain,
     )
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
