@@ -44,7 +44,12 @@ class TopWords(BaseModel):
 
 
 def query_router(
-    counter: Counter, directory: Directory, partitions: int, window_seconds: int, timeout_s: float
+    *,
+    counter: Counter,
+    directory: Directory,
+    partitions: int,
+    window_seconds: int,
+    timeout_s: float,
 ) -> APIRouter:
     router = APIRouter(
         tags=["word counts"],

@@ -29,9 +29,10 @@ from kafka_streams.splitter import decode_delta
 from kafka_streams.store import PartitionStore
 from kafka_streams.tokenize import ALL_TIME, as_datetime
 from tweetpipe.dlq import DeadLetterPublisher
-from tweetpipe.kafka import read_to_end
+from tweetpipe.kafka import consumer_lag, read_to_end
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.model import WordCount
+from tweetpipe.pipeline_metrics import export_lag
 from tweetpipe.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def parse_changelog_key(key: bytes) -> tuple[str, int]:
 class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
     def __init__(
         self,
+        *,
         connect: Callable[[ConsumerRebalanceListener], KafkaConsumer],
         producer: KafkaProducer,
         dead_letters: DeadLetterPublisher,
@@ -71,6 +73,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         self._batcher = batcher
         self._instance_id = instance_id
         self._consumer = connect(self)
+        self._group = str(self._consumer.config["group_id"])
         self._producer = producer
         self._dead_letters = dead_letters
         self._kafka = kafka
@@ -284,10 +287,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
     def _export_metrics(self) -> None:
         for partition, store in self.stores.items():
             metrics.STATE_ROWS.labels(str(partition)).set(store.size())
-            tp = TopicPartition(self._repartition_topic, partition)
-            high = self._consumer.highwater(tp)
-            if high is not None:
-                metrics.LAG.labels(str(partition)).set(max(0, high - self._consumer.position(tp)))
+        export_lag(self._group, consumer_lag(self._consumer))
 
     def close(self) -> None:
         """After `run` returns: leave the group, then close the stores."""

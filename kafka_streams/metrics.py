@@ -14,9 +14,6 @@ RESTORED = Counter(
 STATE_ROWS = Gauge(
     "tweetpipe_streams_state_rows", "(word, window) rows in the local store", ["partition"]
 )
-LAG = Gauge(
-    "tweetpipe_streams_repartition_lag", "Repartition records not yet counted", ["partition"]
-)
 OWNED = Gauge("tweetpipe_streams_owned_partitions", "Repartition partitions this instance owns")
 DUPLICATES = Counter(
     "tweetpipe_streams_duplicate_deltas_total",

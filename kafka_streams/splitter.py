@@ -87,6 +87,7 @@ def _chunks(deltas: dict[str, Tally[int]], size: int) -> Iterator[Deltas]:
 class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
     def __init__(
         self,
+        *,
         connect: Callable[[ConsumerRebalanceListener], KafkaConsumer],
         producer: KafkaProducer,
         dead_letters: DeadLetterPublisher,
