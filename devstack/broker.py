@@ -85,6 +85,10 @@ class TansuBroker:
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def start(self, timeout_s: float = 15.0) -> TansuBroker:
         url = f"tcp://{self.host}:{self.port}"
         command = [

@@ -4,8 +4,8 @@ Where a stage commits offsets once its output is durable (the sink after the ind
 word-count split in the transaction that publishes its deltas, analytics after the SQL upsert),
 the backlog is measured at the broker: the records between the group's committed offsets and
 the end of each partition. The word-count counter keeps its position in its own store, not in
-Kafka, so its backlog is the lag it exports (`tweetpipe_streams_repartition_lag`: the fetch high
-watermark minus its position, updated every emit interval).
+Kafka, so its backlog is the lag it exports (`tweetpipe_consumer_lag` of its group: the fetch
+high watermark minus its position, updated every emit interval).
 
 "The end" is the high watermark carried by fetch responses: the local broker answers a
 ListOffsets ("latest offset", `end_offsets()`) request wrongly. And on topics written in
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import httpx
 from kafka import KafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, Field
 
 EXACT_UP_TO = 5000
@@ -53,22 +54,26 @@ class Stream:
 
 @dataclass(frozen=True)
 class ExportedLag:
-    """A stage whose position is not a committed offset: the lag it exports, summed."""
+    """A stage whose position is not a committed offset: the lag its group exports, summed
+    over partitions."""
 
     stage: str
     metrics_url: str
-    metric: str
+    group: str
+    metric: str = "tweetpipe_consumer_lag"
 
     def left(self) -> int | None:
-        """None while the stage cannot be asked (starting, restarting)."""
+        """None while the stage cannot be asked (starting, restarting) or exports no lag yet."""
         try:
             text = httpx.get(self.metrics_url, timeout=2.0).text
         except httpx.HTTPError:
             return None
         samples = [
-            float(line.rpartition(" ")[2])
-            for line in text.splitlines()
-            if line.startswith(self.metric + "{") or line.startswith(self.metric + " ")
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == self.metric
+            for sample in family.samples
+            if sample.labels.get("group") == self.group
         ]
         return int(sum(samples)) if samples else None
 

@@ -170,7 +170,7 @@ def drain_streams(settings: StackSettings) -> list[Stream | ExportedLag]:
         ExportedLag(
             "kafka-streams-service (count)",
             local(settings.ports.kafka_streams, "/metrics"),
-            "tweetpipe_streams_repartition_lag",
+            f"{split}-counter",
         ),
         Stream("analytics-service", AnalyticsSettings().analytics.group_id, kafka.analytics_topic),
     ]

@@ -138,6 +138,7 @@ class LocalStack:
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._renderer.say(f"starting Kafka broker (Tansu) on {self.broker.bootstrap_servers}")
         self.broker.start()
+        self._renderer.say(f"Kafka broker started (pid {self.broker.pid})")
         for platform in (True, False):
             group = [(i, spec) for i, spec in enumerate(self.services) if spec.platform == platform]
             for index, spec in group:
