@@ -30,11 +30,12 @@ from typing import IO, TextIO
 
 import httpx
 import orjson
+from kafka.errors import KafkaError
 
 from devstack.broker import TansuBroker, die_with_parent
 from devstack.drain import BacklogMeter, DrainOptions
 from devstack.prometheus import PrometheusServer
-from devstack.supervise import RestartPolicy, SupervisorOptions, describe_exit
+from devstack.supervise import GaveUp, RestartPolicy, SupervisorOptions, describe_exit
 
 COLOURS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[91m"]
 RESET = "\033[0m"
@@ -245,7 +246,10 @@ class LocalStack:
             if child.spec.feeds_broker:
                 self._terminate(child, grace_s)
         if drain:
-            self._drain_backlog()
+            try:
+                self._drain_backlog()
+            except (GaveUp, KafkaError) as exc:  # still stop everything else, in order
+                self._renderer.alarm(f"drain abandoned: {exc}")
         if self.prometheus is not None:
             self.prometheus.stop()
         for child in reversed(self._children.values()):
