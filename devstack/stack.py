@@ -35,7 +35,13 @@ from kafka.errors import KafkaError
 from devstack.broker import TansuBroker, die_with_parent
 from devstack.drain import BacklogMeter, DrainOptions
 from devstack.prometheus import PrometheusServer
-from devstack.supervise import GaveUp, RestartPolicy, SupervisorOptions, describe_exit
+from devstack.supervise import (
+    GaveUp,
+    MemoryWatch,
+    RestartPolicy,
+    SupervisorOptions,
+    describe_exit,
+)
 
 COLOURS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[91m"]
 RESET = "\033[0m"
@@ -131,7 +137,9 @@ class LocalStack:
         self._children: dict[str, _Child] = {}
         self._stopping = threading.Event()
         self._stop_requests = 0
-        self.policy = RestartPolicy(supervisor or SupervisorOptions())
+        supervisor = supervisor or SupervisorOptions()
+        self.policy = RestartPolicy(supervisor)
+        self._broker_memory = MemoryWatch(supervisor.broker_memory_warn_mb)
         self._backlog = backlog
         self._drain = drain or DrainOptions()
 
@@ -199,6 +207,11 @@ class LocalStack:
             on_ready()
         while not self._stopping.wait(0.5):
             self.supervise()
+            if (mb := self._broker_memory.check(self.broker.pid)) is not None:
+                self._renderer.alarm(
+                    f"the Kafka broker holds {mb:,.0f} MB in memory and keeps every record "
+                    "(no retention on the local broker): Ctrl-C and start again to free it"
+                )
         return 0
 
     def supervise(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
@@ -25,6 +26,9 @@ class SupervisorOptions(BaseModel):
     """A run at least this long is a success: the next failure starts a new streak."""
     max_failures_in_row: int = Field(default=5, ge=1)
     """Failures in a row after which the stack gives up (and stops, exit code 1)."""
+    broker_memory_warn_mb: int = Field(default=4096, ge=0)
+    """Warn (loudly, then at every further multiple) when the memory-only broker's resident
+    memory passes this: it honours no retention, so it grows with every record (0: never)."""
 
 
 class GaveUp(RuntimeError):
@@ -81,3 +85,32 @@ class RestartPolicy:
     def summary(self) -> str:
         """`kafka-to-elastic 2, gateway-service 1`, or `none`."""
         return ", ".join(f"{name} {n}" for name, n in self.restarts.items()) or "none"
+
+
+def resident_mb(pid: int) -> float | None:
+    """VmRSS of a live process, in MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class MemoryWatch:
+    """Says when a process's memory passes `step_mb`, twice that, and so on: once per step."""
+
+    def __init__(self, step_mb: int) -> None:
+        self._step = step_mb
+        self._warned = 0
+
+    def check(self, pid: int | None) -> float | None:
+        """The memory to warn about, if it just passed the next step."""
+        if not self._step or pid is None or (mb := resident_mb(pid)) is None:
+            return None
+        steps = int(mb // self._step)
+        if steps > self._warned:
+            self._warned = steps
+            return mb
+        return None

@@ -81,7 +81,9 @@ def test_a_service_that_keeps_failing_is_given_up_on_by_name(tmp_path: Path) -> 
         free_port(),
         {},
         out=out,
-        supervisor=SupervisorOptions(restart_initial_s=0.1, max_failures_in_row=3),
+        supervisor=SupervisorOptions(
+            restart_initial_s=0.1, max_failures_in_row=3, broker_memory_warn_mb=1
+        ),
     )
     try:
         stack.start()
@@ -94,3 +96,6 @@ def test_a_service_that_keeps_failing_is_given_up_on_by_name(tmp_path: Path) -> 
     assert "restarting it in 0.1s (restart 1, failure 1 in a row)" in printed
     assert "restarting it in 0.2s (restart 2, failure 2 in a row)" in printed
     assert "stopped (restarts: crasher 2)" in printed.splitlines()[-1]
+    # the broker is past 1 MB as soon as it runs: said once per MB passed, not every look
+    warnings = printed.count("!!! the Kafka broker holds")
+    assert 1 <= warnings <= 10
