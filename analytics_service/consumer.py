@@ -39,6 +39,8 @@ def _rejection(error: SQLAlchemyError) -> str:
 
 class AnalyticsConsumer(BatchStage):
     destination = "database"
+    retries = metrics.RETRIES
+    assigned = metrics.ASSIGNED
 
     def __init__(
         self,
@@ -48,13 +50,7 @@ class AnalyticsConsumer(BatchStage):
         dead_letters: DeadLetterPublisher,
         options: AnalyticsOptions,
     ) -> None:
-        super().__init__(
-            batches=batches,
-            dead_letters=dead_letters,
-            progress_interval_s=options.progress_interval_s,
-            retries=metrics.RETRIES,
-            assigned=metrics.ASSIGNED,
-        )
+        super().__init__(batches=batches, dead_letters=dead_letters, options=options)
         self._repository = repository
         self.records = 0
         self.rows = 0

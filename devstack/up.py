@@ -27,8 +27,8 @@ def run_stack(*, rate: float, count: int | None, seed: int | None) -> int:
         options = settings.prometheus
         prometheus = PrometheusServer(
             settings.ports.prometheus,
-            plan.scrape_targets(specs),
-            data_dir / "prometheus",
+            targets=plan.scrape_targets(specs),
+            data_dir=data_dir / "prometheus",
             scrape_interval_s=options.scrape_interval_s,
             retention=options.retention,
             log_path=data_dir / "logs" / "prometheus.log",

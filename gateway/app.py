@@ -69,11 +69,11 @@ def create_app(
             transport=transport, follow_redirects=False, trust_env=False
         ) as client:
             app.state.proxy = Proxy(
-                routes,
-                client,
-                limiter,
-                breakers,
-                CallerIdentity(validator),
+                routes=routes,
+                client=client,
+                limiter=limiter,
+                breakers=breakers,
+                identify=CallerIdentity(validator),
                 admin_paths=AdminPaths(settings.upstream_admin),
             )
             yield

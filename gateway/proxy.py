@@ -69,12 +69,12 @@ def _end_to_end(headers: httpx.Headers | list[tuple[str, str]]) -> list[tuple[st
 class Proxy:
     def __init__(
         self,
+        *,
         routes: list[Route],
         client: httpx.AsyncClient,
         limiter: RateLimiter,
         breakers: dict[str, RouteBreaker],
         identify: Identify,
-        *,
         admin_paths: AdminPaths,
     ) -> None:
         """`admin_paths`: the upstreams' internal endpoints, answered 404 like unknown routes."""

@@ -70,7 +70,11 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
     with ServiceRuntime(SERVICE, settings, eureka_app=EUREKA_APP, stop=stop) as runtime:
         ensure_topics(kafka, topics(settings))
         directory = Directory(
-            kafka.servers, settings.instances_topic, options.instance_id, settings.url, runtime.stop
+            bootstrap_servers=kafka.servers,
+            topic=settings.instances_topic,
+            instance_id=options.instance_id,
+            url=settings.url,
+            stop=runtime.stop,
         )
         runtime.on_close("directory", directory.close)
         split_producer = transactional_producer(settings, "split")
@@ -101,6 +105,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
             stop_words=frozenset(w.lower() for w in options.stop_words),
             batcher=Batcher(options.batch_size, wait_s),
             stop=runtime.stop,
+            transaction_attempts=options.transaction_attempts,
             crash_after_deltas=options.crash_after_deltas,
             limits=settings.tweets,
         )

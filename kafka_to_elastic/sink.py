@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 class Sink(BatchStage):
     destination = "search store"
+    retries = metrics.RETRIES
+    assigned = metrics.ASSIGNED
 
     def __init__(
         self,
@@ -41,13 +43,7 @@ class Sink(BatchStage):
     ) -> None:
         """`limits`: what a tweet may be (the `tweets` settings; their defaults unless given)."""
         self._limits = limits
-        super().__init__(
-            batches=batches,
-            dead_letters=dead_letters,
-            progress_interval_s=options.progress_interval_s,
-            retries=metrics.RETRIES,
-            assigned=metrics.ASSIGNED,
-        )
+        super().__init__(batches=batches, dead_letters=dead_letters, options=options)
         self._store = store
         self.indexed = 0
 

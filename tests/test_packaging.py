@@ -110,7 +110,7 @@ def test_settings_are_the_bottom_of_the_core() -> None:
     for module in ("config_sources", "config_layout"):
         path = REPO_ROOT / "tweetpipe" / f"{module}.py"
         assert "tweetpipe.settings" not in {m for m, _ in _imports(path)}
-    models = re.compile(r"^class (\w+(?:Settings|Options))\(", re.MULTILINE)
+    models = re.compile(r"^class (\w+(?:Settings|Options))\((?!Protocol)", re.MULTILINE)
     elsewhere = {
         f"{path.relative_to(REPO_ROOT)}: {name}"
         for path in (REPO_ROOT / "tweetpipe").rglob("*.py")
@@ -118,3 +118,27 @@ def test_settings_are_the_bottom_of_the_core() -> None:
         for name in models.findall(path.read_text())
     }
     assert elsewhere == {"tweetpipe/cli.py: SearchCommandSettings"}
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("192.0.2.7", False),
+        ("example.org", False),
+    ],
+)
+def test_the_stand_ins_bind_loopback_unless_allowed(host: str, loopback: bool) -> None:
+    from devstack.loopback import refusal
+
+    reason = refusal("the thing", host, allowed=False, override="ALLOW=1")
+    assert (reason is None) == loopback
+    if reason:
+        assert reason.startswith(f"refusing to bind {host}: the thing")
+        assert "ALLOW=1" in reason
+    assert refusal("the thing", host, allowed=True, override="ALLOW=1") is None

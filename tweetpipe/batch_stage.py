@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter, Gauge
@@ -20,6 +20,7 @@ from tweetpipe.batch_consumer import BatchConsumer
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.progress import Progress
 from tweetpipe.records import DeadLetter
+from tweetpipe.settings import BatchOptions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,26 +29,21 @@ T = TypeVar("T")
 class BatchStage(ABC):
     """A consuming stage whose batches become durable before their offsets are committed."""
 
-    destination: str
+    destination: ClassVar[str]
     """What the stage writes to, as its log lines name it ("search store", "database")."""
+    retries: ClassVar[Counter]
+    """The stage's own metrics (its dashboards name them): retried writes, ..."""
+    assigned: ClassVar[Gauge]
+    """... and partitions owned."""
 
     def __init__(
-        self,
-        *,
-        batches: BatchConsumer,
-        dead_letters: DeadLetterPublisher,
-        progress_interval_s: float,
-        retries: Counter,
-        assigned: Gauge,
+        self, *, batches: BatchConsumer, dead_letters: DeadLetterPublisher, options: BatchOptions
     ) -> None:
-        """`retries` and `assigned`: the stage's own metrics (its dashboards name them)."""
         self._batches = batches
         self._dead_letters = dead_letters
-        self._retries = retries
-        self._assigned = assigned
         self.dead_lettered = 0
         self.lag = 0
-        self._progress = Progress(progress_interval_s, self.report)
+        self._progress = Progress(options.progress_interval_s, self.report)
 
     def run(self) -> None:
         """Until stopped; the batch in hand when the signal arrives is finished first."""
@@ -82,11 +78,11 @@ class BatchStage(ABC):
 
     def _after_poll(self) -> None:
         self.lag = sum(self._batches.lag().values())
-        self._assigned.set(len(self._batches.consumer.assignment()))
+        self.assigned.set(len(self._batches.consumer.assignment()))
         self._progress.update(self.progress)
 
     def _log_retry(self, state: RetryCallState) -> None:
-        self._retries.inc()
+        self.retries.inc()
         error = state.outcome.exception() if state.outcome else None
         log.warning(
             "%s unavailable (attempt %d), retrying in %.1fs with consumption paused: %s",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
@@ -51,11 +50,6 @@ class RegistryProcess:
     def __enter__(self) -> RegistryProcess:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc: object) -> None:
         if self.process.process is not None and self.process.process.poll() is None:
             self.stop()
