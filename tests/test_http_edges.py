@@ -19,9 +19,10 @@ import pytest
 from tests.support.issuer import DevIssuer
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
-from tests.test_streams import Instance, wait_for
+from tests.test_streams import Instance
 from tweetpipe.search import open_store
 from tweetpipe.settings import KafkaSettings, SearchSettings
+from tweetpipe.waiting import wait_until
 
 
 @dataclass
@@ -104,7 +105,12 @@ def stack(kafka_settings: KafkaSettings, tmp_path: Path, dev_issuer: DevIssuer) 
     assert streams.process is not None
     processes.append(streams.process)
     # the word count answers once it owns its partitions (a group join on the local broker)
-    wait_for(lambda: streams.count("kafka") is not None, 60, "the word count to answer")
+    wait_until(
+        lambda: streams.count("kafka") is not None,
+        60,
+        "the word count to answer",
+        ignore=(httpx.HTTPError,),
+    )
     running = Stack(
         urls={
             "elastic-query-service": f"http://127.0.0.1:{query_port}",

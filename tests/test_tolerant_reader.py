@@ -14,11 +14,12 @@ import orjson
 from tests.support.issuer import DevIssuer
 from tests.support.kafka import produce, produce_tweets, read_topic
 from tests.support.services import metric_value
-from tests.test_sink import Sink, wait_for
+from tests.test_sink import Sink
 from tests.test_streams import Instance, ground_truth, tweets, wait_for_totals
 from tweetpipe.model import Tweet
 from tweetpipe.search import SearchQuery
 from tweetpipe.settings import KafkaSettings, TweetLimits
+from tweetpipe.waiting import wait_until
 
 NEWER_FIELDS = {"retweet_count": 7, "source": "web", "edit_history": {"ids": [1, 2]}}
 
@@ -91,7 +92,7 @@ def test_the_text_limit_is_a_setting(kafka_settings: KafkaSettings, tmp_path: Pa
         dead = read_topic(kafka_settings, kafka_settings.dlq_topic, 1)
         assert [r.key for r in dead] == [long.key]
         assert b"999" in dict(dead[0].headers)["dlq.reason"]
-        wait_for(
+        wait_until(
             lambda: metric_value(sink.port, "tweetpipe_dead_lettered_total") == 1, 30, "metric"
         )
     finally:

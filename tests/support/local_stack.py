@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from tests.support.ports import free_port
 from tweetpipe.search import open_store
 from tweetpipe.settings import SearchSettings
 from tweetpipe.text import words
+from tweetpipe.waiting import wait_until
 from twitter_to_kafka.generator import TweetGenerator
 from twitter_to_kafka.settings import GeneratorSettings
 
@@ -40,10 +40,7 @@ GUARD_S = 300.0
 
 
 def wait_for(predicate: Callable[[], bool], what: str, timeout_s: float = GUARD_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
+    wait_until(predicate, timeout_s, what, interval_s=0.3)
 
 
 def ground_truth(seed: int, count: int) -> Counter[str]:
