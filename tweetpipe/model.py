@@ -16,6 +16,8 @@ from pydantic import (
     field_validator,
 )
 
+from tweetpipe.text import MAX_WORD_LENGTH
+
 SCHEMA_VERSION = 1
 CLASSIC_TEXT_LENGTH = 280
 """The classic tweet's limit: what the generator writes. Readers admit far longer posts."""
@@ -94,7 +96,7 @@ class WordCount(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    word: str = Field(min_length=1, max_length=100)
+    word: str = Field(min_length=1, max_length=MAX_WORD_LENGTH)
     word_count: int = Field(ge=0)
     window_start: UtcDatetime
     window_end: UtcDatetime
