@@ -7,6 +7,7 @@ import sys
 from types import FrameType
 
 from devstack import plan
+from devstack.drain import BacklogMeter
 from devstack.plan import GeneratorRun, StackSettings
 from devstack.ports import describe, in_use
 from devstack.prometheus import PrometheusServer, prometheus_available
@@ -53,6 +54,9 @@ def run_stack(*, rate: float, count: int | None, seed: int | None) -> int:
         settings.ports.broker,
         plan.base_env(settings, index_path),
         prometheus=prometheus,
+        supervisor=settings.supervisor,
+        backlog=BacklogMeter([f"127.0.0.1:{settings.ports.broker}"], plan.drain_streams(settings)),
+        drain=settings.drain,
     )
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
