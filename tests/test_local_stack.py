@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
 from tests.support.issuer import bearer
-from tests.support.ports import free_port
+from tests.support.local_stack import UpProcess
 from tweetpipe.search import open_store
 from tweetpipe.settings import SearchSettings
 
@@ -24,45 +21,21 @@ def listening(port: int) -> bool:
 
 
 def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    ports = {
-        name: free_port()
-        for name in (
-            "BROKER",
-            "TWITTER_TO_KAFKA",
-            "KAFKA_TO_ELASTIC",
-            "KAFKA_STREAMS",
-            "ANALYTICS_SERVICE",
-            "ISSUER",
-            "QUERY_SERVICE",
-            "GATEWAY",
-            "REGISTRY",
-            "CONFIG_SERVER",
-            "WEB_CLIENT",
-            "PROMETHEUS",
-        )
-    }
-    index = tmp_path / "index"
-    env = {
-        **os.environ,
-        "DATA_DIR": str(tmp_path / "data"),
-        "SEARCH__TANTIVY_PATH": str(index),
-        "PROMETHEUS__SCRAPE_INTERVAL_S": "1",
-        **{f"PORTS__{name}": str(port) for name, port in ports.items()},
-    }
-    output = tmp_path / "up.log"
-    with output.open("w") as out:
-        stack = subprocess.Popen(
-            [sys.executable, "-m", "tweetpipe.cli", "up", "--count", "400", "--rate", "0"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    up = UpProcess(
+        tmp_path,
+        "--count",
+        "400",
+        "--rate",
+        "0",
+        MONITORING="true",
+        PROMETHEUS__SCRAPE_INTERVAL_S="1",
+    )
+    ports, index, output = up.ports, up.index, up.output
     try:
+        up.start()
+        assert up.process is not None
+        stack = up.process
         deadline = time.monotonic() + 180  # a guard, not a measurement: CI machines are shared
-        while "tweetpipe is running" not in output.read_text():
-            assert stack.poll() is None, output.read_text()
-            assert time.monotonic() < deadline, output.read_text()
-            time.sleep(0.2)
         health = httpx.get(f"http://127.0.0.1:{ports['KAFKA_TO_ELASTIC']}/health").json()
         assert health["status"] == "UP"
         assert set(health["components"]) == {"kafka", "search"}
@@ -176,8 +149,7 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=60) == 0, output.read_text()
     finally:
-        if stack.poll() is None:
-            stack.kill()
+        up.kill()
     log = output.read_text()
     assert "kafka-to-elastic is up" in log
     assert f"Prometheus        http://127.0.0.1:{ports['PROMETHEUS']}" in log

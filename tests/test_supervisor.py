@@ -99,3 +99,43 @@ def test_a_service_that_keeps_failing_is_given_up_on_by_name(tmp_path: Path) -> 
     # the broker is past 1 MB as soon as it runs: said once per MB passed, not every look
     warnings = printed.count("!!! the Kafka broker holds")
     assert 1 <= warnings <= 10
+
+
+def test_stopped_and_started_again_the_word_counts_keep_moving(tmp_path: Path) -> None:
+    """The local broker keeps topics in memory, so a second `tweetpipe up` starts with empty
+    topics while the word-count stores on disk remember the first run: the counts afterwards are
+    the first run's plus the ground truth of the tweets since (they used to freeze)."""
+    first_seed, second_seed, count = 31, 32, 1500
+    first = UpProcess(tmp_path, "--count", str(count), "--rate", "0", "--seed", str(first_seed))
+    before = ground_truth(first_seed, count)
+    try:
+        first.start()
+        token = first.token()
+        wait_for(lambda: first.indexed() >= count, f"{count} tweets indexed")
+        sample = _sample(before)
+        wait_for(
+            lambda: all(first.word_count(w, token) == before[w] for w in sample),
+            "the first run's word counts",
+        )
+        assert first.interrupt() == 0, first.text()
+    finally:
+        first.kill()
+
+    second = UpProcess(tmp_path, "--count", str(count), "--rate", "0", "--seed", str(second_seed))
+    totals = before + ground_truth(second_seed, count)
+    try:
+        second.start()
+        token = second.token()
+        wait_for(lambda: second.indexed() >= 2 * count, f"{2 * count} tweets indexed")
+        sample = _sample(totals)
+        wait_for(
+            lambda: all(second.word_count(w, token) == totals[w] for w in sample),
+            "word counts = the first run's + the ground truth since",
+        )
+        assert all(second.word_count(w, token) == totals[w] for w in sample)  # and they stay
+        assert second.indexed() == 2 * count
+        assert second.interrupt() == 0, second.text()
+    finally:
+        second.kill()
+    streams_log = (second.data_dir / "logs" / "kafka-streams-service.log").read_text()
+    assert "the broker's topics are newer than the store" in streams_log

@@ -8,12 +8,8 @@ content type, 400 for a body that is not an export request.
 from __future__ import annotations
 
 import gzip
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -22,6 +18,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from tests.support.span_receiver import SpanReceiver
 
 
 @dataclass(frozen=True)
@@ -49,13 +47,10 @@ def _attributes(items: list[KeyValue]) -> dict[str, Any]:
     return {item.key: _value(item.value) for item in items}
 
 
-class OtlpReceiver:
+class OtlpReceiver(SpanReceiver[OtlpSpan]):
     def __init__(self, port: int) -> None:
-        self.port = port
-        self.spans: list[OtlpSpan] = []
         self.rejected: list[str] = []
         self.content_types: set[str] = set()
-        self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,8 +87,7 @@ class OtlpReceiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(port, Handler)
 
     def _keep(self, request: ExportTraceServiceRequest) -> None:
         found = []
@@ -112,39 +106,12 @@ class OtlpReceiver:
                             resource=resource,
                         )
                     )
-        with self._lock:
-            self.spans.extend(found)
+        self.keep(found)
 
     @property
     def endpoint(self) -> str:
         """What `OTEL_EXPORTER_OTLP_ENDPOINT` is set to (the exporter adds `/v1/traces`)."""
         return f"http://127.0.0.1:{self.port}"
 
-    def snapshot(self) -> list[OtlpSpan]:
-        with self._lock:
-            return list(self.spans)
-
-    def wait_for(
-        self, condition: Callable[[list[OtlpSpan]], bool], timeout_s: float = 60.0
-    ) -> list[OtlpSpan]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            spans = self.snapshot()
-            if condition(spans):
-                return spans
-            time.sleep(0.2)
-        names = sorted({(s.service, s.name) for s in self.snapshot()})
-        raise AssertionError(f"spans never matched; received {len(self.spans)}: {names}")
-
-    def __enter__(self) -> OtlpReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def describe(self, span: OtlpSpan) -> tuple[str, str]:
+        return (span.service, span.name)

@@ -7,22 +7,18 @@ rejects what a real collector would reject (not a JSON list of spans with ids an
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.span_receiver import SpanReceiver
 
 Span = dict[str, Any]
 REQUIRED = ("traceId", "id", "name", "localEndpoint")
 
 
-class ZipkinReceiver:
+class ZipkinReceiver(SpanReceiver[Span]):
     def __init__(self, port: int) -> None:
-        self.port = port
-        self.spans: list[Span] = []
         self.rejected: list[str] = []
-        self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,8 +37,7 @@ class ZipkinReceiver:
                     receiver.rejected.append(str(exc))
                     self._answer(400)
                     return
-                with receiver._lock:
-                    receiver.spans.extend(spans)
+                receiver.keep(spans)
                 self._answer(202)
 
             def _answer(self, status: int) -> None:
@@ -53,33 +48,11 @@ class ZipkinReceiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(port, Handler)
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/v2/spans"
 
-    def snapshot(self) -> list[Span]:
-        with self._lock:
-            return list(self.spans)
-
-    def wait_for(
-        self, condition: Callable[[list[Span]], bool], timeout_s: float = 60.0
-    ) -> list[Span]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            spans = self.snapshot()
-            if condition(spans):
-                return spans
-            time.sleep(0.2)
-        names = sorted({(s["localEndpoint"].get("serviceName"), s["name"]) for s in self.spans})
-        raise AssertionError(f"spans never matched; received {len(self.spans)}: {names}")
-
-    def __enter__(self) -> ZipkinReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def describe(self, span: Span) -> tuple[str, str]:
+        return (str(span["localEndpoint"].get("serviceName")), str(span["name"]))
