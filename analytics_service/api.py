@@ -11,7 +11,7 @@ application roles: word counts are not per-document, so no finer permission appl
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -29,6 +29,7 @@ from analytics_service.schemas import (
 )
 from analytics_service.tables import MAX_WORD_LENGTH
 from tweetpipe.auth import APP_ROLES, AUTH_RESPONSES, require_roles
+from tweetpipe.utc import as_utc
 
 router = APIRouter(
     tags=["analytics"],
@@ -52,12 +53,6 @@ def get_repository(request: Request) -> WordCountRepository:
 
 Repository = Annotated[WordCountRepository, Depends(get_repository)]
 Word = Annotated[str, Path(min_length=1, max_length=MAX_WORD_LENGTH)]
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _invalid(parameter: str, message: str, value: Any) -> RequestValidationError:
@@ -92,7 +87,9 @@ def word_series(
     limit: Annotated[int, Query(ge=1, le=MAX_POINTS, description="most points")] = 1000,
 ) -> WordSeries:
     """The word's count per window whose start lies in [from, to], oldest first."""
-    word, start, end = word.lower(), _utc(start), _utc(end)
+    word = word.lower()
+    start = as_utc(start) if start else None
+    end = as_utc(end) if end else None
     if start is not None and end is not None and start > end:
         raise _invalid("from", "'from' must not be after 'to'", start.isoformat())
     rows = repository.series(word, start, end, limit)
@@ -114,7 +111,7 @@ def top_words(
         window_start = repository.latest_window()
     else:
         try:
-            window_start = _utc(_DATETIME.validate_python(window))
+            window_start = as_utc(_DATETIME.validate_python(window))
         except ValidationError:
             raise _invalid(
                 "window",

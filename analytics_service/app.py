@@ -15,10 +15,8 @@ Kafka, so counts already stored can be read while the broker is away.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,20 +29,16 @@ from analytics_service.tables import SCHEMA
 from tweetpipe.admin import HealthCheck, admin_router
 from tweetpipe.auth import TokenValidator
 from tweetpipe.batch_consumer import BatchConsumer
-from tweetpipe.discovery import registered
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import TopicSpec, broker_reachable, ensure_topics, make_consumer, make_producer
 from tweetpipe.lifecycle import StopSignal
-from tweetpipe.logs import configure_logging
-from tweetpipe.serving import make_server, settle_heap
+from tweetpipe.runtime import ServiceRuntime
 from tweetpipe.settings import KafkaSettings
 from tweetpipe.sql import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
-from tweetpipe.telemetry import instrument_app, start_tracing
+from tweetpipe.telemetry import instrument_app
 
 SERVICE = "analytics-service"
 EUREKA_APP = "ANALYTICS-SERVICE"
-STOP_TIMEOUT_S = 30
-"""How long shutdown waits for the consumer to finish its batch and commit."""
 log = logging.getLogger(__name__)
 
 
@@ -94,11 +88,10 @@ def consume(settings: AnalyticsSettings, repository: WordCountRepository, stop: 
     )
     producer = make_producer(kafka, client_id=f"{SERVICE}-dlq", linger_ms=0)
     loop = AnalyticsConsumer(
-        BatchConsumer(consumer, options, stop),
-        repository,
-        DeadLetterPublisher(producer, kafka.dlq_topic, stage=SERVICE),
-        options,
-        stop,
+        batches=BatchConsumer(consumer, options, stop),
+        repository=repository,
+        dead_letters=DeadLetterPublisher(producer, kafka.dlq_topic, stage=SERVICE),
+        options=options,
     )
     log.info("storing %s as group %s", kafka.analytics_topic, options.group_id)
     try:
@@ -114,61 +107,22 @@ def consume(settings: AnalyticsSettings, repository: WordCountRepository, stop: 
         )
 
 
-class ConsumerThread(threading.Thread):
-    """Runs `consume`; when it ends, for whatever reason, it asks the HTTP server to exit."""
-
-    def __init__(
-        self,
-        settings: AnalyticsSettings,
-        repository: WordCountRepository,
-        stop: StopSignal,
-        server: uvicorn.Server,
-    ) -> None:
-        super().__init__(name="consumer", daemon=True)
-        self._args = (settings, repository, stop)
-        self._server = server
-        self.failed = False
-
-    def run(self) -> None:
-        try:
-            consume(*self._args)
-        except Exception:
-            self.failed = True
-            log.exception("consumer failed; stopping the service")
-        finally:
-            self._server.should_exit = True
-
-
 def run(settings: AnalyticsSettings) -> int:
     """Serve until SIGTERM/SIGINT (exit 0) or a consumer failure (exit 1)."""
-    configure_logging(SERVICE, settings.log_level, settings.log_file)
-    start_tracing(SERVICE, settings.tracing)
-    # Installed first: uvicorn replaces it while serving and hands the signal back on exit.
-    stop = StopSignal().install()
-    engine = make_engine(settings.sql_url, SCHEMA)
-    wait_for_database(engine, settings.analytics.database_startup_timeout_s)
-    migrate.upgrade(engine)
-    log.info("database %s at schema revision %s", display_url(engine), migrate.head_revision())
-    repository = WordCountRepository(engine)
-    checks: dict[str, HealthCheck] = {
-        "database": lambda: ping(engine),
-        "kafka": lambda: broker_reachable(settings.kafka),
-    }
-    log.info("trusting tokens from %s", settings.auth.issuer_url)
-    app = create_app(repository, TokenValidator(settings.auth.for_audience(SERVICE)), checks)
-    host, port = settings.admin.host, settings.admin.port
-    server = make_server(app, host, port)
-    worker = ConsumerThread(settings, repository, stop, server)
-    worker.start()
-    log.info("starting the API on http://%s:%d", host, port)
-    try:
-        with registered(settings, EUREKA_APP, port, status_path="/docs"):
-            settle_heap()
-            server.run()
-    finally:
-        stop.set()
-        worker.join(timeout=STOP_TIMEOUT_S)
-        if worker.is_alive():  # still waiting for the broker: it has nothing to commit
-            log.warning("consumer did not stop within %ds; exiting without it", STOP_TIMEOUT_S)
-        engine.dispose()
-    return 1 if worker.failed else 0
+    with ServiceRuntime(SERVICE, settings, eureka_app=EUREKA_APP) as runtime:
+        engine = make_engine(settings.sql_url, SCHEMA)
+        runtime.on_close("database engine", engine.dispose)
+        wait_for_database(engine, settings.analytics.database_startup_timeout_s)
+        migrate.upgrade(engine)
+        log.info("database %s at schema revision %s", display_url(engine), migrate.head_revision())
+        repository = WordCountRepository(engine)
+        checks: dict[str, HealthCheck] = {
+            "database": lambda: ping(engine),
+            "kafka": lambda: broker_reachable(settings.kafka),
+        }
+        log.info("trusting tokens from %s", settings.auth.issuer_url)
+        app = create_app(repository, TokenValidator(settings.auth.for_audience(SERVICE)), checks)
+        # The API starts before the consumer reaches Kafka: stored counts stay readable.
+        runtime.worker("consumer", lambda: consume(settings, repository, runtime.stop))
+        runtime.serve(app, status_path="/docs")
+    return runtime.exit_code

@@ -3,7 +3,7 @@
 Offsets are committed only after the SQL transaction has committed and the batch's dead
 letters are acknowledged, so a crash at any point means re-delivery, never loss; re-delivery
 is harmless because the upsert keeps the larger count. While the database is unavailable the
-loop retries with backoff, its partitions paused (see `tweetpipe.batch_consumer`). A row the
+loop retries with backoff, its partitions paused (see `tweetpipe.batch_stage`). A row the
 database refuses outright (not an outage: a constraint, a type it cannot hold) is retried
 alone, and if refused again its records are dead-lettered, so one bad row neither blocks the
 topic nor takes the rest of its batch down with it.
@@ -16,17 +16,15 @@ import time
 
 from kafka.consumer.fetcher import ConsumerRecord
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from tenacity import RetryCallState
 
 from analytics_service import metrics
 from analytics_service.decode import DecodedCounts, decode
 from analytics_service.repository import UpsertResult, WordCountRepository
 from analytics_service.settings import AnalyticsOptions
 from tweetpipe.batch_consumer import BatchConsumer
+from tweetpipe.batch_stage import BatchStage
 from tweetpipe.dlq import DeadLetterPublisher
-from tweetpipe.lifecycle import StopSignal
 from tweetpipe.model import WordCount
-from tweetpipe.progress import Progress
 from tweetpipe.records import DeadLetter
 from tweetpipe.sql import TRANSIENT_ERRORS
 
@@ -39,46 +37,38 @@ def _rejection(error: SQLAlchemyError) -> str:
     return str(original).strip().splitlines()[0] if str(original).strip() else type(error).__name__
 
 
-class AnalyticsConsumer:
+class AnalyticsConsumer(BatchStage):
+    destination = "database"
+    retries = metrics.RETRIES
+    assigned = metrics.ASSIGNED
+
     def __init__(
         self,
+        *,
         batches: BatchConsumer,
         repository: WordCountRepository,
         dead_letters: DeadLetterPublisher,
         options: AnalyticsOptions,
-        stop: StopSignal,
     ) -> None:
-        self._batches = batches
+        super().__init__(batches=batches, dead_letters=dead_letters, options=options)
         self._repository = repository
-        self._dead_letters = dead_letters
-        self._options = options
-        self._stop = stop
         self.records = 0
         self.rows = 0
-        self.dead_lettered = 0
-        self._lag = 0
-        self._progress = Progress(options.progress_interval_s, self._report)
 
-    def run(self) -> None:
-        """Until stopped; the batch in hand when the signal arrives is finished first."""
-        self._batches.run(self.process, self._after_poll)
-
-    def _after_poll(self) -> None:
-        self._lag = self._export_lag()
-        self._progress.update(self.records)
+    @property
+    def progress(self) -> int:
+        return self.records
 
     def process(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
         batch = decode(records)
         result, rejected = self._store(batch)
         dead = [*batch.dead, *rejected]
-        self._dead_letters.publish_all(dead)
         for letter in dead:
             metrics.DEAD_LETTERS.labels(letter.error).inc()
-        self._batches.commit(records)
+        self.finish(records, dead)
         self.records += len(records)
         self.rows += result.rows
-        self.dead_lettered += len(dead)
         metrics.RECORDS.inc(len(records))
         metrics.ROWS_UPSERTED.inc(result.rows)
         metrics.ROWS_CHANGED.inc(result.changed)
@@ -113,36 +103,19 @@ class AnalyticsConsumer:
     def _upsert_until_durable(self, counts: list[WordCount]) -> UpsertResult:
         if not counts:
             return UpsertResult(rows=0, changed=0)
-        return self._batches.until_durable(
-            lambda: self._repository.upsert(counts), TRANSIENT_ERRORS, self._log_retry
-        )
+        return self.until_durable(lambda: self._repository.upsert(counts), TRANSIENT_ERRORS)
 
-    def _log_retry(self, state: RetryCallState) -> None:
-        metrics.RETRIES.inc()
-        error = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "database unavailable (attempt %d), retrying in %.1fs with consumption paused: %s",
-            state.attempt_number,
-            state.upcoming_sleep,
-            _rejection(error) if isinstance(error, SQLAlchemyError) else error,
-            extra={"retry.attempt": state.attempt_number},
-        )
+    def describe_error(self, error: BaseException | None) -> str:
+        return _rejection(error) if isinstance(error, SQLAlchemyError) else str(error)
 
-    def _export_lag(self) -> int:
-        lags = self._batches.lag()
-        metrics.ASSIGNED.set(len(self._batches.consumer.assignment()))
-        for tp, lag in lags.items():
-            metrics.LAG.labels(tp.topic, str(tp.partition)).set(lag)
-        return sum(lags.values())
-
-    def _report(self, total: int, rate: float) -> None:
+    def report(self, total: int, rate: float) -> None:
         log.info(
             "stored %d records (%.0f/s) as %d row upserts, %d dead-lettered, lag %d",
             total,
             rate,
             self.rows,
             self.dead_lettered,
-            self._lag,
+            self.lag,
             extra={
                 "analytics.records": self.records,
                 "analytics.rows": self.rows,

@@ -25,11 +25,6 @@ DEAD_LETTERS = Counter(
 RETRIES = Counter(
     "tweetpipe_analytics_retries_total", "Batch upserts retried after a transient database error"
 )
-LAG = Gauge(
-    "tweetpipe_analytics_consumer_lag",
-    "Records behind the partition's high watermark",
-    ["topic", "partition"],
-)
 ASSIGNED = Gauge(
     "tweetpipe_analytics_assigned_partitions",
     "Partitions this instance owns; 0 until it has joined the group",

@@ -6,9 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
-from tweetpipe.auth import AuthSettings
-from tweetpipe.batch_consumer import BatchOptions
-from tweetpipe.settings import AdminSettings, ServiceSettings
+from tweetpipe.settings import AdminSettings, AuthSettings, BatchOptions, ServiceSettings
 
 
 class AnalyticsOptions(BatchOptions):

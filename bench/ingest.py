@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kafka import KafkaProducer
 
+from devstack.broker import TansuBroker
 from tests.support.elasticsearch import ElasticsearchServer
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
 from tweetpipe.kafka import ensure_topics, make_producer, pipeline_topics
-from tweetpipe.local.broker import TansuBroker
 from tweetpipe.search import PageRequest, SearchQuery, SearchStore, open_store
 from tweetpipe.settings import KafkaSettings, SearchSettings
 from twitter_to_kafka.generator import TweetGenerator

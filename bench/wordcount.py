@@ -24,12 +24,12 @@ import httpx
 from kafka import KafkaConsumer
 
 from bench.analytics_rows import measure_analytics_rows
+from devstack.broker import TansuBroker
 from tests.support.issuer import DevIssuer
 from tests.support.kafka import produce_tweets
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
 from tweetpipe.kafka import ensure_topics, pipeline_topics
-from tweetpipe.local.broker import TansuBroker
 from tweetpipe.settings import KafkaSettings
 from tweetpipe.text import words
 from twitter_to_kafka.generator import TweetGenerator

@@ -24,9 +24,8 @@ from config_server.settings import ConfigServerSettings
 from tweetpipe.admin import admin_router
 from tweetpipe.config_layout import ConfigFileError
 from tweetpipe.config_sources import DEV_PASSWORD
-from tweetpipe.logs import configure_logging
-from tweetpipe.serving import serve
-from tweetpipe.telemetry import instrument_app, start_tracing
+from tweetpipe.runtime import ServiceRuntime
+from tweetpipe.telemetry import instrument_app
 
 SERVICE = "config-server"
 log = logging.getLogger(__name__)
@@ -78,30 +77,25 @@ def credentials_for(settings: ConfigServerSettings) -> Credentials | None:
 
 def run(settings: ConfigServerSettings) -> int:
     """Serve until SIGTERM/SIGINT (0); refuse to start without safe settings (2)."""
-    configure_logging(SERVICE, settings.log_level, settings.log_file)
-    start_tracing(SERVICE, settings.tracing)
-    credentials = credentials_for(settings)
-    if credentials is None:
-        log.error(
-            "no password configured for the %s profile: set CONFIG_SERVER_PASSWORD; "
-            "only the local profile has a development default",
-            settings.profile,
-        )
-        return 2
-    try:
-        backend = make_backend(settings.repo)
-    except ValueError as exc:
-        log.error("cannot start: %s", exc)
-        return 2
-    cipher = None
-    if settings.encrypt_key is not None:
-        cipher = Cipher(settings.encrypt_key.get_secret_value(), settings.encrypt_salt)
-    else:
-        log.warning("no ENCRYPT_KEY: {cipher} values are served as invalid, /encrypt is off")
-    host, port = settings.admin.host, settings.admin.port
-    log.info(
-        "serving %s on http://%s:%d (profile %s)", backend.describe(), host, port, settings.profile
-    )
-    app = create_app(backend, cipher, credentials)
-    serve(app, host, port)
-    return 0
+    with ServiceRuntime(SERVICE, settings) as runtime:
+        credentials = credentials_for(settings)
+        if credentials is None:
+            log.error(
+                "no password configured for the %s profile: set CONFIG_SERVER_PASSWORD; "
+                "only the local profile has a development default",
+                settings.profile,
+            )
+            return 2
+        try:
+            backend = make_backend(settings.repo)
+        except ValueError as exc:
+            log.error("cannot start: %s", exc)
+            return 2
+        cipher = None
+        if settings.encrypt_key is not None:
+            cipher = Cipher(settings.encrypt_key.get_secret_value(), settings.encrypt_salt)
+        else:
+            log.warning("no ENCRYPT_KEY: {cipher} values are served as invalid, /encrypt is off")
+        log.info("serving %s (profile %s)", backend.describe(), settings.profile)
+        runtime.serve(create_app(backend, cipher, credentials))
+    return runtime.exit_code

@@ -76,7 +76,7 @@ class GitBackend:
     """A git repository: local ones are read in place, remote ones mirrored and fetched."""
 
     def __init__(
-        self, uri: str, default_label: str, search_path: str, cache_dir: Path, refresh_s: float
+        self, uri: str, *, default_label: str, search_path: str, cache_dir: Path, refresh_s: float
     ) -> None:
         self.uri = uri
         self.default_label = default_label
@@ -174,8 +174,8 @@ def make_backend(settings: RepoSettings) -> ConfigBackend:
         raise ValueError("repo.backend is git but repo.git_uri is not set (REPO__GIT_URI)")
     return GitBackend(
         settings.git_uri,
-        settings.default_label,
-        settings.search_path,
-        settings.git_cache_dir,
-        settings.refresh_s,
+        default_label=settings.default_label,
+        search_path=settings.search_path,
+        cache_dir=settings.git_cache_dir,
+        refresh_s=settings.refresh_s,
     )

@@ -13,8 +13,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tweetpipe.config_sources import DEFAULT_USERNAME
-from tweetpipe.settings import REPO_ROOT, AdminSettings, Profile
-from tweetpipe.telemetry import TracingSettings
+from tweetpipe.settings import REPO_ROOT, AdminSettings, Profile, TracingSettings
 
 
 class RepoSettings(BaseModel):

@@ -27,10 +27,9 @@ from gateway.routing import Route
 from gateway.settings import GatewaySettings
 from tweetpipe.admin import HealthCheck, admin_router
 from tweetpipe.auth import TokenValidator
-from tweetpipe.discovery import Discovery, registered
-from tweetpipe.logs import configure_logging
-from tweetpipe.serving import serve
-from tweetpipe.telemetry import instrument_app, start_tracing, traced_transport
+from tweetpipe.discovery import Discovery
+from tweetpipe.runtime import ServiceRuntime
+from tweetpipe.telemetry import instrument_app, traced_transport
 
 SERVICE = "gateway-service"
 EUREKA_APP = "GATEWAY-SERVICE"
@@ -42,6 +41,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
+    *,
     settings: GatewaySettings,
     validator: TokenValidator,
     discovery: Discovery | None,
@@ -68,7 +68,13 @@ def create_app(
         async with httpx.AsyncClient(
             transport=transport, follow_redirects=False, trust_env=False
         ) as client:
-            app.state.proxy = Proxy(routes, client, limiter, breakers, CallerIdentity(validator))
+            app.state.proxy = Proxy(
+                routes=routes,
+                client=client,
+                limiter=limiter,
+                breakers=breakers,
+                identify=CallerIdentity(validator),
+            )
             yield
         if discovery is not None:
             await discovery.aclose()
@@ -86,21 +92,22 @@ def create_app(
 
 def run(settings: GatewaySettings) -> int:
     """Serve until SIGTERM/SIGINT."""
-    configure_logging(SERVICE, settings.log_level, settings.log_file)
-    start_tracing(SERVICE, settings.tracing)
-    redis = Redis.from_url(settings.rate_limit.redis_url) if settings.rate_limit.redis_url else None
-    checks: dict[str, HealthCheck] = {}
-    if settings.rate_limit.redis_url:
-        sync_redis = SyncRedis.from_url(settings.rate_limit.redis_url, socket_timeout=1)
-        checks["redis"] = lambda: bool(sync_redis.ping())
-    discovery = Discovery.from_settings(settings.eureka)
-    validator = TokenValidator(settings.auth.for_audience(AUDIENCE))
-    app = create_app(settings, validator, discovery, redis, checks)
-    source = f"registry {settings.eureka.server_url}, else " if discovery else ""
-    for route in settings.routes:
-        log.info("route /%s/** → %s (%sfixed %s)", route.id, route.service_id, source, route.urls)
-    host, port = settings.admin.host, settings.admin.port
-    log.info("starting the gateway on http://%s:%d", host, port)
-    with registered(settings, EUREKA_APP, port):
-        serve(app, host, port)
-    return 0
+    with ServiceRuntime(SERVICE, settings, eureka_app=EUREKA_APP) as runtime:
+        redis_url = settings.rate_limit.redis_url
+        redis = Redis.from_url(redis_url) if redis_url else None
+        checks: dict[str, HealthCheck] = {}
+        if redis_url:
+            sync_redis = SyncRedis.from_url(redis_url, socket_timeout=1)
+            checks["redis"] = lambda: bool(sync_redis.ping())
+        discovery = Discovery.from_settings(settings.eureka)
+        validator = TokenValidator(settings.auth.for_audience(AUDIENCE))
+        app = create_app(
+            settings=settings, validator=validator, discovery=discovery, redis=redis, checks=checks
+        )
+        source = f"registry {settings.eureka.server_url}, else " if discovery else ""
+        for route in settings.routes:
+            log.info(
+                "route /%s/** → %s (%sfixed %s)", route.id, route.service_id, source, route.urls
+            )
+        runtime.serve(app)
+    return runtime.exit_code

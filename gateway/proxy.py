@@ -67,6 +67,7 @@ def _end_to_end(headers: httpx.Headers | list[tuple[str, str]]) -> list[tuple[st
 class Proxy:
     def __init__(
         self,
+        *,
         routes: list[Route],
         client: httpx.AsyncClient,
         limiter: RateLimiter,

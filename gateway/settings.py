@@ -6,8 +6,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from tweetpipe.auth import AuthSettings
-from tweetpipe.settings import AdminSettings, ServiceSettings
+from tweetpipe.settings import AdminSettings, AuthSettings, ServiceSettings
 
 
 class RouteSettings(BaseModel):

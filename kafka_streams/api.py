@@ -21,6 +21,7 @@ from kafka_streams.directory import Directory, partition_for
 from kafka_streams.store import read_count, read_top
 from kafka_streams.tokenize import ALL_TIME, as_datetime, window_start
 from tweetpipe.auth import APP_ROLES, AUTH_RESPONSES, require_roles
+from tweetpipe.utc import as_utc
 
 FORWARDED = "X-Tweetpipe-Forwarded"
 
@@ -44,7 +45,12 @@ class TopWords(BaseModel):
 
 
 def query_router(
-    counter: Counter, directory: Directory, partitions: int, window_seconds: int, timeout_s: float
+    *,
+    counter: Counter,
+    directory: Directory,
+    partitions: int,
+    window_seconds: int,
+    timeout_s: float,
 ) -> APIRouter:
     router = APIRouter(
         tags=["word counts"],
@@ -93,9 +99,7 @@ def query_router(
         local: bool = False,
     ) -> TopWords:
         """The `n` most frequent words in a tumbling window, across every instance."""
-        moment = window or datetime.now(UTC)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
+        moment = as_utc(window) if window else datetime.now(UTC)
         start = window_start(moment, window_seconds)
         totals: dict[str, int] = {}
         for partition in directory.owned:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 import orjson
@@ -29,9 +29,11 @@ from kafka_streams.splitter import decode_delta
 from kafka_streams.store import PartitionStore
 from kafka_streams.tokenize import ALL_TIME, as_datetime
 from tweetpipe.dlq import DeadLetterPublisher
-from tweetpipe.kafka import read_to_end
+from tweetpipe.kafka import consumer_lag, read_to_end
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.model import WordCount
+from tweetpipe.pipeline_metrics import export_lag
+from tweetpipe.records import DeadLetter
 from tweetpipe.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ def parse_changelog_key(key: bytes) -> tuple[str, int]:
 class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
     def __init__(
         self,
+        *,
         connect: Callable[[ConsumerRebalanceListener], KafkaConsumer],
         producer: KafkaProducer,
         dead_letters: DeadLetterPublisher,
@@ -71,6 +74,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         self._batcher = batcher
         self._instance_id = instance_id
         self._consumer = connect(self)
+        self._group = str(self._consumer.config["group_id"])
         self._producer = producer
         self._dead_letters = dead_letters
         self._kafka = kafka
@@ -103,11 +107,8 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         for tp in assigned:
             path = self.store_path(tp.partition)
             store = PartitionStore(path)
-            if store.offset is not None and self._changed_elsewhere(tp.partition, store):
-                log.info("partition %d moved on elsewhere; discarding local state", tp.partition)
-                store.close()
-                path.unlink()
-                store = PartitionStore(path)
+            if store.offset is not None:
+                store = self._reconcile(tp.partition, store)
             if store.offset is None:
                 self._restore(tp.partition, store)
             self._publish_changelog(tp.partition, store)  # rows a crash left unpublished
@@ -121,10 +122,15 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         metrics.OWNED.set(len(owned))
         self._on_ownership(owned)
 
-    def _changed_elsewhere(self, partition: int, store: PartitionStore) -> bool:
-        """Did another instance write this partition's changelog after our last write?
+    def _reconcile(self, partition: int, store: PartitionStore) -> PartitionStore:
+        """The local store as the broker's topics now stand.
 
-        Then it counted past our local state, which is stale and must be rebuilt.
+        The changelog ends before this store's last write: the topics are newer than the store
+        (the local broker keeps topics in memory and restarted empty, or they were recreated),
+        and the store's repartition offset points past data that no longer exists. Its counts
+        are kept and published to the new changelog, and counting starts at the new topic's
+        beginning. Another instance wrote the changelog after this store did: it counted past
+        the local state, which is stale and is rebuilt from the changelog.
         """
         foreign = False
 
@@ -133,8 +139,28 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
             writer = dict(record.headers or []).get(WRITER)
             foreign = foreign or writer != self._instance_id.encode()
 
-        self._read_changelog(partition, store.changelog_next, check)
-        return foreign
+        end = self._read_changelog(partition, store.changelog_next, check)
+        if end < store.changelog_next:
+            log.warning(
+                "partition %d: the changelog ends at %d, before this store's last write at %d: "
+                "the broker's topics are newer than the store (restarted empty, or recreated). "
+                "Keeping its %d counts, publishing them to the new changelog, and counting the "
+                "repartition topic from its start instead of offset %d",
+                partition,
+                end,
+                store.changelog_next,
+                store.size(),
+                store.offset,
+                extra={"kafka.partition": partition},
+            )
+            metrics.REBASED.inc()
+            store.rebase()
+        elif foreign:
+            log.info("partition %d moved on elsewhere; discarding local state", partition)
+            store.close()
+            store.path.unlink()
+            store = PartitionStore(store.path)
+        return store
 
     def _read_changelog(
         self, partition: int, start: int, handle: Callable[[ConsumerRecord], None]
@@ -200,11 +226,12 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         """Add each source's deltas once: a replayed range repeats sources already applied."""
         totals: dict[tuple[str, int], int] = defaultdict(int)
         positions = store.sources()
+        dead: list[DeadLetter] = []
         for record in records:
             try:
                 source, deltas = decode_delta(record.value)
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-                self._dead_letters.publish(record, "MalformedDelta", f"{type(exc).__name__}: {exc}")
+                dead.append(DeadLetter(record, "MalformedDelta", f"{type(exc).__name__}: {exc}"))
                 continue
             if source.position <= positions.get(source.partition, (-1, -1)):
                 metrics.DUPLICATES.inc()
@@ -216,14 +243,21 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         store.apply(
             ((w, win, c) for (w, win), c in totals.items()), records[-1].offset + 1, positions
         )
-        self._publish_changelog(partition, store)
+        self._publish_changelog(partition, store, dead)
 
-    def _publish_changelog(self, partition: int, store: PartitionStore) -> None:
+    def _publish_changelog(
+        self, partition: int, store: PartitionStore, dead: Iterable[DeadLetter] = ()
+    ) -> None:
+        """The store's unpublished rows, sources and offset, and the dead letters of the records
+        it just applied, in one transaction (the producer is transactional: nothing is sent
+        outside one)."""
         rows = store.dirty()
         if not rows and store.offset is None:
             return
         headers = [(WRITER, self._instance_id.encode())]
         self._producer.begin_transaction()
+        for letter in dead:
+            self._dead_letters.publish(letter.record, letter.error, letter.reason)
         for word, window, count in rows:
             self._producer.send(
                 self._changelog_topic,
@@ -284,10 +318,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
     def _export_metrics(self) -> None:
         for partition, store in self.stores.items():
             metrics.STATE_ROWS.labels(str(partition)).set(store.size())
-            tp = TopicPartition(self._repartition_topic, partition)
-            high = self._consumer.highwater(tp)
-            if high is not None:
-                metrics.LAG.labels(str(partition)).set(max(0, high - self._consumer.position(tp)))
+        export_lag(self._group, consumer_lag(self._consumer))
 
     def close(self) -> None:
         """After `run` returns: leave the group, then close the stores."""

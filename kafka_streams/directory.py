@@ -30,6 +30,7 @@ def partition_for(word: str, partitions: int) -> int:
 class Directory:
     def __init__(
         self,
+        *,
         bootstrap_servers: list[str],
         topic: str,
         instance_id: str,

@@ -14,10 +14,12 @@ RESTORED = Counter(
 STATE_ROWS = Gauge(
     "tweetpipe_streams_state_rows", "(word, window) rows in the local store", ["partition"]
 )
-LAG = Gauge(
-    "tweetpipe_streams_repartition_lag", "Repartition records not yet counted", ["partition"]
-)
 OWNED = Gauge("tweetpipe_streams_owned_partitions", "Repartition partitions this instance owns")
+REBASED = Counter(
+    "tweetpipe_streams_stores_rebased_total",
+    "Local stores found newer than the broker's topics (broker restarted empty, topics "
+    "recreated): counts kept and republished, counting restarted at the topics' beginning",
+)
 DUPLICATES = Counter(
     "tweetpipe_streams_duplicate_deltas_total",
     "Repartition records skipped because their source was already applied (replayed ranges)",

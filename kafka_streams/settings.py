@@ -5,8 +5,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from tweetpipe.auth import AuthSettings
-from tweetpipe.settings import AdminSettings, ServiceSettings
+from tweetpipe.settings import AdminSettings, AuthSettings, ServiceSettings
 
 
 class StreamsOptions(BaseModel):
@@ -24,6 +23,9 @@ class StreamsOptions(BaseModel):
     """Longest a record waits for its batch: bounds how stale counts are."""
     emit_interval_s: float = Field(default=1.0, gt=0)
     transaction_timeout_ms: int = 10_000
+    transaction_attempts: int = Field(default=8, ge=1)
+    """Tries of one batch's transaction before the stage stops naming it; retriable broker
+    errors only (a deterministic one stops it at once), with backoff in between."""
     advertised_url: str | None = None
     """How other instances reach this one's query API; defaults to http://host:port."""
     peer_timeout_s: float = 2.0

@@ -83,9 +83,14 @@ def _chunks(deltas: dict[str, Tally[int]], size: int) -> Iterator[Deltas]:
         yield {w: dict(c) for w, c in items[start : start + size]}
 
 
+class TransactionFailed(RuntimeError):
+    """A batch's transaction cannot succeed: its input stays uncommitted and the stage stops."""
+
+
 class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
     def __init__(
         self,
+        *,
         connect: Callable[[ConsumerRebalanceListener], KafkaConsumer],
         producer: KafkaProducer,
         dead_letters: DeadLetterPublisher,
@@ -97,8 +102,12 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         stop_words: frozenset[str],
         batcher: Batcher,
         stop: StopSignal,
+        transaction_attempts: int = 8,
         crash_after_deltas: int | None = None,
     ) -> None:
+        self._attempts = transaction_attempts
+        self._failures = 0
+        """Transactions failed in a row: the same ranges, processed again each time."""
         self._crash_after = crash_after_deltas
         self._sent_total = 0
         self._consumer = connect(self)
@@ -184,15 +193,40 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
             self._producer.send_offsets_to_transaction(_next_offsets(flat), self._group_id)
             self._producer.commit_transaction()
         except KafkaError as exc:
-            log.warning("transaction failed, processing the same ranges again: %s", exc)
             self._producer.abort_transaction()
+            self._give_up_unless_retriable(exc, ranges)
             self._replay.update(ranges)
             self._rewind([r for recs in by_partition.values() for r in recs])
             return
+        self._failures = 0
         for partition in by_partition:
             self._replay.pop(partition, None)
         metrics.TWEETS.inc(tweets)
         metrics.DELTAS.inc(deltas)
+
+    def _give_up_unless_retriable(
+        self, error: KafkaError, ranges: dict[int, tuple[int, int]]
+    ) -> None:
+        """Back off before the same ranges are tried again; raise (the stage stops, its input
+        uncommitted) on an error that would only repeat, or after `transaction_attempts`."""
+        self._failures += 1
+        named = ", ".join(f"input partition {p} offsets {a}-{b}" for p, (a, b) in ranges.items())
+        if not error.retriable or self._failures >= self._attempts:
+            raise TransactionFailed(
+                f"giving up on {named} after {self._failures} attempt(s): "
+                f"{type(error).__name__}: {error}"
+            ) from error
+        wait_s = min(0.1 * 2**self._failures, 10.0)
+        log.warning(
+            "transaction for %s failed (attempt %d of %d), trying again in %.1fs: %s",
+            named,
+            self._failures,
+            self._attempts,
+            wait_s,
+            error,
+            extra={"retry.attempt": self._failures},
+        )
+        self._stop.wait(wait_s)
 
     def _exact_ranges(self, records: list[ConsumerRecord]) -> dict[int, list[ConsumerRecord]]:
         """Group by input partition; a partition with a range to replay gets exactly that range

@@ -91,6 +91,16 @@ class PartitionStore:
             self._set("changelog_next", changelog_next)
             self._set_sources(sources)
 
+    def rebase(self) -> None:
+        """The broker's topics are newer than this store (it restarted empty, or they were
+        recreated): keep every count, to be written to the new changelog, and start again at
+        the new topics' beginning, where no source has been applied yet."""
+        with self._transaction():
+            self._db.execute("UPDATE counts SET dirty = 1")
+            self._db.execute("DELETE FROM sources")
+            self._set_offset(0)
+            self._set("changelog_next", 0)
+
     def sources(self) -> dict[int, Position]:
         """Per input partition, the (last offset, chunk) of the last delta source applied."""
         rows = self._db.execute("SELECT partition, last, chunk FROM sources").fetchall()

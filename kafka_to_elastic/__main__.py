@@ -1,5 +1,7 @@
+import sys
+
 from kafka_to_elastic.app import run
 from kafka_to_elastic.settings import SinkSettings
 
 if __name__ == "__main__":
-    run(SinkSettings())
+    sys.exit(run(SinkSettings()))

@@ -1,7 +1,5 @@
 from prometheus_client import Counter, Gauge, Histogram
 
-from tweetpipe.pipeline_metrics import CONSUMER_LAG
-
 INDEXED = Counter("tweetpipe_tweets_indexed_total", "Tweets written to the search store")
 RETRIES = Counter("tweetpipe_sink_retries_total", "Batches retried after a transient store error")
 BATCH_SIZE = Histogram(
@@ -14,7 +12,6 @@ BATCH_SECONDS = Histogram(
     "Time to decode, index, dead-letter and commit one batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-LAG = CONSUMER_LAG
 ASSIGNED = Gauge(
     "tweetpipe_sink_assigned_partitions",
     "Partitions this instance owns; 0 until it has joined the group",

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from tweetpipe.batch_consumer import BatchOptions
-from tweetpipe.settings import AdminSettings, SearchSettings, ServiceSettings
+from tweetpipe.settings import AdminSettings, BatchOptions, SearchSettings, ServiceSettings
 
 
 class SinkOptions(BatchOptions):

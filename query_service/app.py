@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import httpx
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -24,11 +23,10 @@ from query_service.permissions import PermissionRepository
 from query_service.settings import QuerySettings
 from tweetpipe.admin import HealthCheck, admin_router
 from tweetpipe.auth import TokenValidator
-from tweetpipe.discovery import registered
-from tweetpipe.logs import configure_logging
+from tweetpipe.runtime import ServiceRuntime
 from tweetpipe.search import SearchStore, StoreError, StoreUnavailable, open_store
 from tweetpipe.sql import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
-from tweetpipe.telemetry import instrument_app, start_tracing
+from tweetpipe.telemetry import instrument_app
 
 SERVICE = "elastic-query-service"
 EUREKA_APP = "ELASTIC-QUERY-SERVICE"
@@ -36,6 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
+    *,
     store: SearchStore,
     permissions: PermissionRepository,
     validator: TokenValidator,
@@ -82,26 +81,28 @@ async def _database_unavailable(_request: Request, error: Exception) -> JSONResp
 
 def run(settings: QuerySettings) -> int:
     """Serve until SIGTERM/SIGINT."""
-    configure_logging(SERVICE, settings.log_level, settings.log_file)
-    start_tracing(SERVICE, settings.tracing)
-    store = open_store(settings.search)
-    store.ensure_ready()
-    engine = make_engine(settings.sql_url)
-    wait_for_database(engine, timeout_s=120)
-    permissions = PermissionRepository(engine)
-    permissions.create_schema()
-    log.info(
-        "permissions in %s; trusting tokens from %s", display_url(engine), settings.auth.issuer_url
-    )
-    checks: dict[str, HealthCheck] = {"search": store.ping, "database": lambda: ping(engine)}
-    validator = TokenValidator(settings.auth.for_audience(SERVICE))
-    app = create_app(store, permissions, validator, settings, checks)
-    host, port = settings.admin.host, settings.admin.port
-    log.info("starting the API on http://%s:%d", host, port)
-    try:
-        with registered(settings, EUREKA_APP, port, status_path="/docs"):
-            uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
-    finally:
-        store.close()
-        engine.dispose()
-    return 0
+    with ServiceRuntime(SERVICE, settings, eureka_app=EUREKA_APP) as runtime:
+        store = open_store(settings.search)
+        runtime.on_close("search store", store.close)
+        store.ensure_ready()
+        engine = make_engine(settings.sql_url)
+        runtime.on_close("database engine", engine.dispose)
+        wait_for_database(engine, timeout_s=120)
+        permissions = PermissionRepository(engine)
+        permissions.create_schema()
+        log.info(
+            "permissions in %s; trusting tokens from %s",
+            display_url(engine),
+            settings.auth.issuer_url,
+        )
+        checks: dict[str, HealthCheck] = {"search": store.ping, "database": lambda: ping(engine)}
+        validator = TokenValidator(settings.auth.for_audience(SERVICE))
+        app = create_app(
+            store=store,
+            permissions=permissions,
+            validator=validator,
+            settings=settings,
+            checks=checks,
+        )
+        runtime.serve(app, status_path="/docs")
+    return runtime.exit_code

@@ -10,7 +10,7 @@ query.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, ParamSpec, TypeVar
 from urllib.parse import urlencode
 
@@ -44,6 +44,7 @@ from tweetpipe.search import (
     SearchStore,
     SortOrder,
 )
+from tweetpipe.utc import as_utc
 
 MAX_CURSOR_LENGTH = 2048
 TOP_HASHTAGS = 10
@@ -178,7 +179,8 @@ async def search(
     ] = True,
 ) -> Response:
     """Full-text search with filters; hits carry highlights, pages chain by `next_cursor`."""
-    since, until = _aware(since), _aware(until)
+    since = as_utc(since) if since else None
+    until = as_utc(until) if until else None
     if since is not None and until is not None and since >= until:
         raise RequestValidationError(
             [{"type": "value_error", "loc": ("query", "to"), "msg": "must be after `from`"}]
@@ -211,13 +213,6 @@ async def search(
     )
     # Serialised here: returning the model would have FastAPI validate it all over again.
     return Response(answer.model_dump_json(), media_type="application/json")
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """A date-time without an offset is taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 @router.get(

@@ -7,8 +7,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
-from tweetpipe.auth import AuthSettings
-from tweetpipe.settings import AdminSettings, SearchSettings, ServiceSettings
+from tweetpipe.settings import AdminSettings, AuthSettings, SearchSettings, ServiceSettings
 
 WordCountSource = Literal["none", "kafka-streams", "analytics"]
 

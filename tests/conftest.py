@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from devstack.broker import TansuBroker
 from tests.support.issuer import DevIssuer
 from tests.support.ports import free_port
 from tweetpipe.kafka import ensure_topics, pipeline_topics
-from tweetpipe.local.broker import TansuBroker
 from tweetpipe.settings import KafkaSettings
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,14 @@ from analytics_service.repository import TABLE, WordCountRepository
 from analytics_service.settings import AnalyticsSettings
 from analytics_service.tables import SCHEMA, WordCountRow
 from tests.support.issuer import DevIssuer, bearer
-from tests.support.kafka import committed_offsets, produce, read_topic
+from tests.support.kafka import (
+    OVERSIZED_BYTES,
+    assert_truncated_copy,
+    committed_offsets,
+    produce,
+    produce_oversized,
+    read_topic,
+)
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer
 from tests.support.services import ServiceProcess, metric_value
@@ -35,6 +42,7 @@ from tweetpipe.kafka import ensure_topics
 from tweetpipe.model import WordCount
 from tweetpipe.settings import KafkaSettings
 from tweetpipe.sql import make_engine
+from tweetpipe.waiting import wait_until
 
 GROUP = "analytics-service"
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -73,15 +81,6 @@ def engine(database_url: str) -> Iterator[Engine]:
 def analytics_kafka(kafka_settings: KafkaSettings) -> KafkaSettings:
     ensure_topics(kafka_settings, analytics_topics(kafka_settings))
     return kafka_settings
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def count_updates(seed: int, windows: int = 4) -> list[WordCount]:
@@ -177,7 +176,7 @@ class Analytics:
         return metric_value(self.port, name)
 
     def wait_committed(self, expected: int, timeout_s: float = 60) -> None:
-        wait_for(lambda: committed(self.kafka) >= expected, timeout_s, f"{expected} committed")
+        wait_until(lambda: committed(self.kafka) >= expected, timeout_s, f"{expected} committed")
         assert committed(self.kafka) == expected
 
     def close(self) -> None:
@@ -501,7 +500,7 @@ def test_offsets_are_committed_only_after_the_database_has_the_rows(
             postgres.stop()
             produce_counts(analytics_kafka, second)
             process.wait_for_log("database unavailable .* retrying", 60)
-            wait_for(
+            wait_until(
                 lambda: service.metric("tweetpipe_analytics_retries_total") >= 3,
                 60,
                 "several retries",
@@ -570,3 +569,26 @@ def test_database_url_by_profile(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u:p@db:5432/x")
     assert AnalyticsSettings(profile="docker").sql_url == "postgresql+psycopg2://u:p@db:5432/x"
+
+
+def test_a_record_too_large_to_dead_letter_whole_goes_there_truncated(
+    service: Analytics, engine: Engine
+) -> None:
+    """A multi-MB record on the analytics topic between valid updates: the rows are stored,
+    the record's truncated copy is dead-lettered with headers, the service keeps running."""
+    migrate.upgrade(engine)
+    good = count_updates(seed=12, windows=2)
+    huge = orjson.dumps({**good[0].model_dump(mode="json"), "word": "w" * OVERSIZED_BYTES})
+    half = len(good) // 2
+    produce_counts(service.kafka, good[:half])
+    produce_oversized(service.kafka, service.kafka.analytics_topic, b"huge", huge)
+    produce_counts(service.kafka, good[half:])
+    service.start()
+    service.wait_committed(len(good) + 1)
+
+    assert stored_counts(engine) == largest(good)
+    (dead,) = read_topic(service.kafka, service.kafka.dlq_topic, 1)
+    headers = assert_truncated_copy(dead, huge, "analytics-service")
+    assert headers["dlq.error"] == "SchemaViolation"
+    assert service.metric("tweetpipe_dead_letters_truncated_total") == 1
+    assert service.metric("tweetpipe_analytics_records_total") == len(good) + 1

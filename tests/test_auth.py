@@ -23,13 +23,13 @@ from prometheus_client import REGISTRY
 from tests.support.issuer import DevIssuer
 from tests.support.ports import free_port
 from tweetpipe.auth import (
-    AuthSettings,
     CurrentPrincipal,
     InvalidToken,
     Principal,
     TokenValidator,
     require_roles,
 )
+from tweetpipe.settings import AuthSettings
 
 SUPER_USER_ID = "4c1f5a3e-1d2b-4b8e-9a37-2f0d6c1e7a03"
 ADMIN_ID = "4c1f5a3e-1d2b-4b8e-9a37-2f0d6c1e7a02"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,17 +22,11 @@ from tests.support.services import ServiceProcess
 from tweetpipe.model import Tweet
 from tweetpipe.search import open_store
 from tweetpipe.settings import SearchSettings
+from tweetpipe.waiting import wait_until
 
 LEASE_S = 3
 NOW = datetime.now(UTC)
 SEARCH = "/elastic-query-service/documents/search"
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def searches_answered(port: int) -> float:

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import RSAKey
 from keycloak.exceptions import KeycloakAuthenticationError, KeycloakPostError
 
+from devstack.issuer.realm import Realm, RealmExport
 from tests.support.issuer import PASSWORD, SERVICE_CLIENT, WEB_CLIENT, DevIssuer, client_secret
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
-from tweetpipe.local.issuer.realm import Realm, RealmExport
 
 REDIRECT = "http://127.0.0.1:8501/callback"
 
@@ -160,7 +160,7 @@ def test_pkce_is_required_for_the_web_client(dev_issuer: DevIssuer) -> None:
 
 def test_refuses_a_non_loopback_address(tmp_path: Path) -> None:
     issuer = ServiceProcess(
-        "tweetpipe.local.issuer",
+        "devstack.issuer",
         {"ADMIN__HOST": "0.0.0.0", "ADMIN__PORT": str(free_port()), "DATA_DIR": str(tmp_path)},
         tmp_path / "issuer.log",
     ).start()
@@ -386,7 +386,7 @@ def test_an_unreadable_realm_file_stops_the_issuer_with_a_clear_error(tmp_path: 
     bad = tmp_path / "realm.json"
     bad.write_text('{"users": []}')  # no realm name
     issuer = ServiceProcess(
-        "tweetpipe.local.issuer",
+        "devstack.issuer",
         {"ADMIN__PORT": str(free_port()), "DATA_DIR": str(tmp_path), "REALM_FILE": str(bad)},
         tmp_path / "issuer.log",
     ).start()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,8 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.broker import TansuBroker
+from devstack.prometheus import PrometheusServer, ScrapeTarget, prometheus_available
 from tests.support.elasticsearch import ElasticsearchServer
 from tests.support.issuer import DevIssuer, bearer
 from tests.support.kafka import produce
@@ -28,9 +29,8 @@ from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
 from tests.support.zipkin import Span, ZipkinReceiver
 from tweetpipe.kafka import make_producer
-from tweetpipe.local.broker import TansuBroker
-from tweetpipe.local.prometheus import PrometheusServer, ScrapeTarget, prometheus_available
 from tweetpipe.settings import REPO_ROOT, KafkaSettings
+from tweetpipe.waiting import wait_until
 
 DASHBOARDS = REPO_ROOT / "infra" / "grafana" / "dashboards"
 
@@ -148,7 +148,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, dev_issuer: DevIssuer) ->
                 ScrapeTarget(job=name, address=f"127.0.0.1:{port}") for name, port in ports.items()
             ]
             with PrometheusServer(
-                free_port(), targets, tmp / "prometheus", scrape_interval_s=1
+                free_port(), targets=targets, data_dir=tmp / "prometheus", scrape_interval_s=1
             ) as prometheus:
                 token = dev_issuer.password_token("app_user")
                 yield Pipeline(kafka, ports, processes, prometheus, zipkin, tmp / "logs", token)
@@ -156,15 +156,6 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, dev_issuer: DevIssuer) ->
             for process in reversed(processes.values()):
                 if process.process is not None:
                     process.terminate()
-
-
-def wait_until(description: str, check: Any, timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {description}")
 
 
 def metric_sum(port: int, sample: str, **labels: str) -> float:
@@ -238,7 +229,7 @@ def test_prometheus_scrapes_every_service(pipeline: Pipeline) -> None:
         health = {t["labels"]["job"]: t["health"] for t in targets["activeTargets"]}
         return health == dict.fromkeys(pipeline.ports, "up")
 
-    wait_until("every target up", all_up, timeout_s=60)
+    wait_until(all_up, 60, "every target up")
     up = pipeline.promql("up")["data"]["result"]
     assert {item["metric"]["job"]: item["value"][1] for item in up} == dict.fromkeys(
         pipeline.ports, "1"
@@ -247,14 +238,16 @@ def test_prometheus_scrapes_every_service(pipeline: Pipeline) -> None:
 
 def test_pipeline_throughput_query_is_non_zero_after_tweets_flow(pipeline: Pipeline) -> None:
     sink_port = pipeline.ports["kafka-to-elastic"]
-    wait_until("tweets indexed", lambda: metric_value(sink_port, "tweetpipe_tweets_indexed_total"))
+    wait_until(
+        lambda: metric_value(sink_port, "tweetpipe_tweets_indexed_total"), 90, "tweets indexed"
+    )
     for expr in (
         "sum(rate(tweetpipe_tweets_produced_total[1m]))",
         "sum(rate(tweetpipe_tweets_indexed_total[1m]))",
         "sum(rate(tweetpipe_streams_tweets_processed_total[1m]))",
         'sum(rate(tweetpipe_records_consumed_total{group="kafka-to-elastic"}[1m]))',
     ):
-        wait_until(f"{expr} > 0", lambda expr=expr: pipeline.scalar(expr) > 0, timeout_s=60)
+        wait_until(lambda expr=expr: pipeline.scalar(expr) > 0, 60, f"{expr} > 0")
     lag = pipeline.promql("tweetpipe_consumer_lag")["data"]["result"]
     groups = {item["metric"]["group"] for item in lag}
     assert {"kafka-to-elastic", "kafka-streams"} <= groups, groups
@@ -265,8 +258,9 @@ def test_http_metrics_count_requests_through_the_gateway(pipeline: Pipeline) -> 
     streams = pipeline.ports["kafka-streams-service"]
     word_count = f"http://127.0.0.1:{streams}/get-word-count-by-word/kafka"
     wait_until(
-        "word counts answerable",
         lambda: httpx.get(word_count, headers=pipeline.auth).status_code == 200,
+        90,
+        "word counts answerable",
     )
     before = metric_sum(streams, "http_requests_total", method="GET", status="200")
     for _ in range(3):
@@ -285,9 +279,9 @@ def test_http_metrics_count_requests_through_the_gateway(pipeline: Pipeline) -> 
     assert metric_sum(gateway_port, "http_requests_total", status="404") >= 1
     assert metric_sum(gateway_port, "http_request_duration_seconds_count") >= 4
     wait_until(
-        "gateway requests in Prometheus",
         lambda: pipeline.scalar('sum(tweetpipe_gateway_requests_total{status="200"})') >= 3,
-        timeout_s=30,
+        30,
+        "gateway requests in Prometheus",
     )
 
 
@@ -477,10 +471,13 @@ def _field(line: dict[str, Any], dotted: str) -> Any:
 
 def test_prometheus_launcher_refuses_public_addresses(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="loopback"):
-        PrometheusServer(9090, [], tmp_path, host="0.0.0.0")
+        PrometheusServer(9090, targets=[], data_dir=tmp_path, host="0.0.0.0")
     with pytest.raises(ValueError, match="duplicate"):
         PrometheusServer(
             9090,
-            [ScrapeTarget(job="a", address="127.0.0.1:1"), ScrapeTarget(job="a", address="x:2")],
-            tmp_path,
+            targets=[
+                ScrapeTarget(job="a", address="127.0.0.1:1"),
+                ScrapeTarget(job="a", address="x:2"),
+            ],
+            data_dir=tmp_path,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.error import HTTPError
 
@@ -14,12 +14,13 @@ import pytest
 from py_eureka_client import eureka_basic
 from py_eureka_client.eureka_client import EurekaClient
 
+from devstack.broker import TansuBroker
 from tests.support.ports import free_port
 from tests.support.registry import RegistryProcess
 from tests.support.services import ServiceProcess, metric_value
-from tweetpipe.discovery import Discovery, EurekaSettings, Registration, instance_spec
-from tweetpipe.local.broker import TansuBroker
-from tweetpipe.settings import ServiceSettings
+from tweetpipe.discovery import Discovery, Registration, instance_spec
+from tweetpipe.settings import EurekaSettings, ServiceSettings
+from tweetpipe.waiting import wait_until
 
 JSON = {"Accept": "application/json"}
 
@@ -28,13 +29,6 @@ JSON = {"Accept": "application/json"}
 def registry(tmp_path: Path) -> Iterator[RegistryProcess]:
     with RegistryProcess(tmp_path / "registry.log", eviction_interval_s=0.3) as running:
         yield running
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
 
 
 def client_instance(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,34 +14,29 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from devstack.broker import TansuBroker
 from tests.support.elasticsearch import ElasticsearchServer
 from tests.support.kafka import (
+    OVERSIZED_BYTES,
+    assert_truncated_copy,
     committed_offsets,
     partition_counts,
     produce,
+    produce_oversized,
     produce_tweets,
     read_topic,
 )
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
-from tweetpipe.local.broker import TansuBroker
 from tweetpipe.model import Tweet
 from tweetpipe.search import SearchQuery, SearchStore, open_store
 from tweetpipe.settings import KafkaSettings, SearchSettings
+from tweetpipe.waiting import wait_until
 from twitter_to_kafka.generator import TweetGenerator
 from twitter_to_kafka.settings import GeneratorOptions
 
 GROUP = "kafka-to-elastic"
 WORDS = re.compile(r"[^\W_]+")
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 class Sink:
@@ -91,7 +86,7 @@ class Sink:
         return self.store.count()
 
     def wait_count(self, expected: int, timeout_s: float = 90) -> None:
-        wait_for(lambda: self.count() >= expected, timeout_s, f"{expected} indexed tweets")
+        wait_until(lambda: self.count() >= expected, timeout_s, f"{expected} indexed tweets")
         time.sleep(0.5)  # anything beyond `expected` would show up now
         assert self.count() == expected
 
@@ -178,7 +173,7 @@ def test_replay_from_the_start_changes_nothing(kafka_settings: KafkaSettings, si
     }
 
     sink.start()
-    wait_for(
+    wait_until(
         lambda: metric_value(sink.port, "tweetpipe_tweets_indexed_total") >= len(tweets),
         60,
         "the replay to be indexed again",
@@ -219,7 +214,7 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_rest_flows(
         assert headers["dlq.source.topic"] == kafka_settings.tweets_topic
         assert int(headers["dlq.source.offset"]) >= 0
     assert metric_value(sink.port, "tweetpipe_dead_lettered_total") == len(poison)
-    wait_for(
+    wait_until(
         lambda: (
             sum(committed_offsets(kafka_settings, GROUP, kafka_settings.tweets_topic).values())
             == len(before) + len(after) + len(poison)
@@ -269,7 +264,7 @@ def test_store_outage_pauses_the_sink_and_loses_nothing(
             produce_tweets(kafka_settings, first)
             sink.start()
             sink.wait_count(len(first))
-            wait_for(
+            wait_until(
                 lambda: sum(committed_offsets(kafka_settings, GROUP, topic).values()) == len(first),
                 30,
                 "the first batch to be committed",
@@ -279,7 +274,7 @@ def test_store_outage_pauses_the_sink_and_loses_nothing(
             produce_tweets(kafka_settings, second)
             assert sink.process is not None
             sink.process.wait_for_log("search store unavailable .* retrying", 60)
-            wait_for(
+            wait_until(
                 lambda: metric_value(sink.port, "tweetpipe_sink_retries_total") >= 3,
                 60,
                 "several retries",
@@ -294,7 +289,7 @@ def test_store_outage_pauses_the_sink_and_loses_nothing(
             sink.wait_count(len(tweets))
             for tweet in tweets:
                 assert sink.store.get(tweet.id) == tweet
-            wait_for(
+            wait_until(
                 lambda: (
                     sum(committed_offsets(kafka_settings, GROUP, topic).values()) == len(tweets)
                 ),
@@ -305,3 +300,35 @@ def test_store_outage_pauses_the_sink_and_loses_nothing(
             assert sink.process.process.poll() is None  # it kept running throughout
         finally:
             sink.close()
+
+
+def test_a_record_too_large_to_dead_letter_whole_goes_there_truncated(
+    kafka_settings: KafkaSettings, sink: Sink
+) -> None:
+    """A multi-MB record between valid tweets: the sink keeps running, every valid tweet is
+    indexed once, and the record's truncated copy is in the dead-letter topic, with headers."""
+    tweets = generated(300, seed=7)
+    valid = tweets[0].model_dump(mode="json")
+    huge = orjson.dumps({**valid, "text": "x" * OVERSIZED_BYTES})
+    produce_tweets(kafka_settings, tweets[:150])
+    produce_oversized(kafka_settings, kafka_settings.tweets_topic, b"huge", huge)
+    produce_tweets(kafka_settings, tweets[150:])
+    sink.start()
+    sink.wait_count(len(tweets))
+
+    (dead,) = read_topic(kafka_settings, kafka_settings.dlq_topic, 1)
+    headers = assert_truncated_copy(dead, huge, "kafka-to-elastic")
+    assert headers["dlq.error"] == "SchemaViolation"
+    assert headers["dlq.source.topic"] == kafka_settings.tweets_topic
+    assert metric_value(sink.port, "tweetpipe_dead_letters_truncated_total") == 1
+    assert sink.process is not None
+    assert sink.process.process is not None
+    assert sink.process.process.poll() is None, sink.process.output
+    wait_until(
+        lambda: (
+            sum(committed_offsets(kafka_settings, GROUP, kafka_settings.tweets_topic).values())
+            == len(tweets) + 1
+        ),
+        30,
+        "offsets committed past the oversized record",
+    )

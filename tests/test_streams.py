@@ -13,15 +13,25 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from devstack.broker import TansuBroker
 from tests.support.issuer import DevIssuer, bearer
-from tests.support.kafka import produce, produce_tweets, read_topic
+from tests.support.kafka import (
+    OVERSIZED_BYTES,
+    assert_truncated_copy,
+    produce,
+    produce_oversized,
+    produce_tweets,
+    read_topic,
+)
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
 from tweetpipe.model import Tweet, WordCount
 from tweetpipe.settings import KafkaSettings
+from tweetpipe.waiting import wait_until
 from twitter_to_kafka.generator import TweetGenerator
 from twitter_to_kafka.settings import GeneratorOptions
 
@@ -115,18 +125,6 @@ def instances(
         instance.kill()
 
 
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
 def assert_totals(instance: Instance, totals: Counter[str], sample: int = 60) -> None:
     """Every instance answers with the exact all-time counts (top words and a random sample)."""
     top = [w for w, _ in totals.most_common(sample)]
@@ -189,7 +187,7 @@ def test_counts_equal_ground_truth_with_windows(
     produce_tweets(kafka_settings, batch)
     instance = instances("a").start()
     wait_for_totals([instance], totals)
-    wait_for(lambda: analytics_windows(kafka_settings) == dict(windows), 60, "window counts")
+    wait_until(lambda: analytics_windows(kafka_settings) == dict(windows), 60, "window counts")
 
     top = instance.get("/words/top", window=BASE.isoformat(), n=5).json()
     expected = sorted(
@@ -225,7 +223,7 @@ def test_kill_9_at_random_points_neither_loses_nor_double_counts(
         instance.kill()  # SIGKILL: no chance to finish a batch or a transaction
         instance.start()
     wait_for_totals([instance], totals, timeout_s=180)
-    wait_for(lambda: analytics_windows(kafka_settings) == dict(windows), 60, "window counts")
+    wait_until(lambda: analytics_windows(kafka_settings) == dict(windows), 60, "window counts")
 
 
 def test_crash_mid_transaction_counts_each_tweet_once(
@@ -247,7 +245,7 @@ def test_crash_mid_transaction_counts_each_tweet_once(
     del instance.env["STREAMS__CRASH_AFTER_DELTAS"]
     instance.start()
     wait_for_totals([instance], totals, timeout_s=180)
-    wait_for(lambda: analytics_windows(kafka_settings) == dict(windows), 60, "window counts")
+    wait_until(lambda: analytics_windows(kafka_settings) == dict(windows), 60, "window counts")
     assert metric_value(instance.port, "tweetpipe_streams_duplicate_deltas_total") > 0
 
 
@@ -306,3 +304,75 @@ def test_bad_tweets_are_dead_lettered_and_counting_goes_on(
     assert reasons[b"1"]["dlq.error"] == b"MalformedJson"
     assert reasons[b"2"]["dlq.error"] == b"SchemaViolation"
     assert reasons[b"2"]["dlq.stage"] == b"kafka-streams-service-split"
+
+
+def test_a_record_too_large_to_dead_letter_whole_does_not_stop_counting(
+    kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
+) -> None:
+    """The split stage dead-letters a multi-MB record truncated, inside its transaction, and
+    moves on: every valid tweet around it is counted exactly once."""
+    batch = tweets(600, seed=26)
+    huge = orjson.dumps({**batch[0].model_dump(mode="json"), "text": "kafka " * 1_000_000})
+    produce_tweets(kafka_settings, batch[:300])
+    produce_oversized(kafka_settings, kafka_settings.tweets_topic, b"huge", huge)
+    produce_tweets(kafka_settings, batch[300:])
+    instance = instances("a").start()
+    wait_for_totals([instance], ground_truth(batch)[0])
+    (dead,) = read_topic(kafka_settings, kafka_settings.dlq_topic, 1)
+    headers = assert_truncated_copy(dead, huge, "kafka-streams-service-split")
+    assert headers["dlq.error"] == "SchemaViolation"
+    assert instance.process is not None
+    assert "giving up" not in instance.process.output
+
+
+def test_a_broker_that_restarted_empty_keeps_the_counts_moving(
+    tmp_path: Path, instances: Callable[[str], Instance]
+) -> None:
+    """The local broker keeps topics in memory. After it restarts empty, the counter's store on
+    disk points past the new topics' end: it keeps its counts, republishes them, and counts the
+    new tweets from the new topics' start. Counts = before the restart + the tweets since."""
+    first, second = tweets(4000, seed=27)[:2000], tweets(4000, seed=27)[2000:]
+    port = free_port()
+    with TansuBroker(port, log_path=tmp_path / "broker-1.log") as broker:
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, startup_timeout_s=30)
+        instance = instances("a")
+        instance.env["KAFKA__BOOTSTRAP_SERVERS"] = kafka.bootstrap_servers
+        instance.start()
+        produce_tweets(kafka, first)
+        wait_for_totals([instance], ground_truth(first)[0])
+        assert instance.process is not None
+        assert instance.process.terminate() == 0
+    with TansuBroker(port, log_path=tmp_path / "broker-2.log"):
+        instance.start()
+        produce_tweets(kafka, second)
+        wait_for_totals([instance], ground_truth(first + second)[0])
+        assert metric_value(instance.port, "tweetpipe_streams_stores_rebased_total") > 0
+        assert instance.process is not None
+        assert "the broker's topics are newer than the store" in instance.process.output
+        # The kept counts are in the new changelog: a fresh instance restores all of them.
+        shutil.rmtree(instance.state_dir)
+        assert instance.process.terminate() == 0
+        instance.start()
+        wait_for_totals([instance], ground_truth(first + second)[0])
+
+
+def test_bad_records_on_the_repartition_topic_are_dead_lettered_by_the_counter(
+    kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
+) -> None:
+    """Only the splitter should write the internal topic, but any client can: the count stage
+    dead-letters what is not a delta (oversized included) and keeps counting."""
+    batch = tweets(400, seed=28)
+    instance = instances("a").start()
+    produce_tweets(kafka_settings, batch[:200])
+    wait_for_totals([instance], ground_truth(batch[:200])[0])
+    repartition = "kafka-streams-word-repartition"
+    produce(kafka_settings, repartition, [(b"junk", b"not a delta")])
+    huge = b'{"src": [0, 0, 0, 0], "words": "' + b"x" * OVERSIZED_BYTES + b'"}'
+    produce_oversized(kafka_settings, repartition, b"huge", huge)
+    produce_tweets(kafka_settings, batch[200:])
+    wait_for_totals([instance], ground_truth(batch)[0])
+    dead = {r.key: r for r in read_topic(kafka_settings, kafka_settings.dlq_topic, 2)}
+    assert dict(dead[b"junk"].headers)["dlq.error"] == b"MalformedDelta"
+    assert dead[b"junk"].value == b"not a delta"
+    headers = assert_truncated_copy(dead[b"huge"], huge, "kafka-streams-service-count")
+    assert headers["dlq.error"] == "MalformedDelta"

@@ -18,11 +18,11 @@ import streamlit as st
 from keycloak.exceptions import KeycloakPostError
 from streamlit.testing.v1 import AppTest
 
+from devstack.issuer.realm import redirect_uri_allowed
 from tests.support.issuer import PASSWORD, WEB_CLIENT, DevIssuer
 from tests.support.ports import free_port
 from tests.support.web_gateway import WebGateway
 from tests.test_web_client import app_script, page_text
-from tweetpipe.local.issuer.realm import redirect_uri_allowed
 from web_client.session import NOTICE, TOKENS, USER
 
 REGISTERED = ["http://127.0.0.1:8501/*", "http://localhost:8501/*", "http://web-client:8501/*"]

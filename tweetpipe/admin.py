@@ -73,6 +73,7 @@ class AdminServer:
         checks: Mapping[str, HealthCheck],
         host: str,
         port: int,
+        *,
         routers: Sequence[APIRouter] = (),
         state: Mapping[str, object] | None = None,
     ):

@@ -31,8 +31,10 @@ from joserfc.errors import ClaimError, ExpiredTokenError, JoseError, MissingClai
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 from prometheus_client import Counter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
+
+from tweetpipe.settings import AuthSettings
 
 ALGORITHMS = ("RS256",)
 CHECKED_CLAIMS = ("iss", "sub", "aud", "exp", "nbf", "iat")
@@ -48,32 +50,6 @@ APP_ROLES = (USER_ROLE, ADMIN_ROLE, SUPER_USER_ROLE)
 VALIDATED = Counter("tweetpipe_auth_validated_total", "Bearer tokens accepted")
 REJECTED = Counter("tweetpipe_auth_rejected_total", "Bearer tokens refused, by reason", ["reason"])
 log = logging.getLogger(__name__)
-
-
-class AuthSettings(BaseModel):
-    issuer_url: str = "http://127.0.0.1:8180/realms/microservices-realm"
-    audience: str | None = None
-    """The audience required in `aud`. Unset: the service's own (see `for_audience`)."""
-    jwks_url: str | None = None
-    """Default: the issuer's `/protocol/openid-connect/certs` (Keycloak's layout)."""
-    leeway_s: int = 30
-    jwks_refresh_min_interval_s: float = 10.0
-    http_timeout_s: float = 5.0
-    accepted_cache_s: float = Field(default=30.0, ge=0)
-    """How long an accepted token is remembered (never past its `exp`); 0 turns this off."""
-    accepted_cache_size: int = Field(default=10_000, ge=1)
-
-    def for_audience(self, default: str) -> AuthSettings:
-        """These settings, requiring `default` in `aud` unless an audience was configured.
-
-        The audience is not a field default in each service's settings because a nested model
-        partly set from the environment (`AUTH__ISSUER_URL`) is rebuilt from the class defaults,
-        which would silently swap a service's audience for another's."""
-        return self if self.audience else self.model_copy(update={"audience": default})
-
-    @property
-    def certs_url(self) -> str:
-        return self.jwks_url or f"{self.issuer_url.rstrip('/')}/protocol/openid-connect/certs"
 
 
 class Principal(BaseModel):

@@ -18,12 +18,12 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
-from pydantic import BaseModel, Field
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from tweetpipe.kafka import consumer_lag
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.pipeline_metrics import RECORDS_CONSUMED, export_lag
+from tweetpipe.settings import BatchOptions
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +32,6 @@ T = TypeVar("T")
 
 class ShutdownRequested(Exception):
     """Stop arrived while waiting for the destination: leave without committing the batch."""
-
-
-class BatchOptions(BaseModel):
-    """Settings every batch → write → commit stage has; stages subclass it to add their own."""
-
-    batch_size: int = Field(default=5000, ge=1)
-    """Most records written (and committed) together."""
-    batch_wait_ms: int = Field(default=200, ge=0)
-    """How long to gather a batch after its first record: bounds freshness."""
-    retry_initial_s: float = Field(default=0.2, gt=0)
-    retry_max_s: float = Field(default=30.0, gt=0)
-    progress_interval_s: float = Field(default=5.0, gt=0)
 
 
 class BatchConsumer:

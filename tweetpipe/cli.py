@@ -3,67 +3,35 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from types import FrameType
+from typing import ClassVar
 
-from tweetpipe.local import plan
-from tweetpipe.local.plan import GeneratorRun, StackSettings
-from tweetpipe.local.prometheus import PrometheusServer, prometheus_available
-from tweetpipe.local.stack import LocalStack
 from tweetpipe.search import PageRequest, SearchQuery, open_store
+from tweetpipe.settings import SearchSettings, ServiceSettings
+
+
+class SearchCommandSettings(ServiceSettings):
+    """`tweetpipe search` reads the store the way the stack's services are told to."""
+
+    application: ClassVar[str] = "tweetpipe"
+
+    search: SearchSettings = SearchSettings()
 
 
 def up(args: argparse.Namespace) -> int:
-    settings = StackSettings()
-    index_path = settings.search.tantivy_path
-    if not index_path.is_absolute():
-        index_path = Path.cwd() / index_path
-    data_dir = settings.data_dir.resolve()
-    specs = plan.services(settings, GeneratorRun(rate=args.rate, count=args.count, seed=args.seed))
-    prometheus = None
-    if settings.monitoring and prometheus_available():
-        options = settings.prometheus
-        prometheus = PrometheusServer(
-            settings.ports.prometheus,
-            plan.scrape_targets(specs),
-            data_dir / "prometheus",
-            scrape_interval_s=options.scrape_interval_s,
-            retention=options.retention,
-            log_path=data_dir / "logs" / "prometheus.log",
-        )
-    stack = LocalStack(
-        specs,
-        data_dir,
-        settings.ports.broker,
-        plan.base_env(settings, index_path),
-        prometheus=prometheus,
-    )
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stack.request_stop()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
-    def ready() -> None:
-        url = prometheus.url if prometheus else None
-        print(plan.banner(settings, index_path, url), flush=True)
-
+    """Run the whole pipeline with the single-machine stand-ins, which only a development
+    install has (the `local` extra); the production image does not."""
     try:
-        stack.start()
-        return stack.wait(on_ready=ready)
-    except (RuntimeError, TimeoutError, OSError) as exc:
-        print(f"tweetpipe up failed: {exc}", file=sys.stderr)
+        from devstack.up import run_stack
+    except ImportError as exc:
+        print(f"tweetpipe up needs the single-machine stand-ins (devstack): {exc}", file=sys.stderr)
         return 1
-    finally:
-        stack.stop()
+    return run_stack(rate=args.rate, count=args.count, seed=args.seed)
 
 
 def search(args: argparse.Namespace) -> int:
-    settings = StackSettings().search
+    settings = SearchCommandSettings().search
     store = open_store(settings)
     try:
         query = SearchQuery(text=args.text or None, user_id=args.user, hashtag=args.hashtag)

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.error import HTTPError
 
 import httpx
@@ -32,9 +32,7 @@ from py_eureka_client import eureka_basic
 from pydantic import BaseModel, Field, ValidationError
 
 from tweetpipe.eureka import ApplicationEnvelope, InstanceInfo
-
-if TYPE_CHECKING:
-    from tweetpipe.settings import ServiceSettings
+from tweetpipe.settings import EurekaSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -47,26 +45,6 @@ REGISTRY_CALLS = Counter(
 LOOKUP_FAILURES = Counter(
     "tweetpipe_discovery_lookup_failures_total", "Lookups the registry did not answer"
 )
-
-
-class EurekaSettings(BaseModel):
-    """Where the registry is and how this instance presents itself to it."""
-
-    server_url: str | None = None
-    """E.g. `http://127.0.0.1:8761/eureka`; unset: no registration."""
-    instance_host: str | None = "127.0.0.1"
-    """The host name others use to reach this instance; unset/empty: this machine's name."""
-    instance_ip: str | None = None
-    """Unset: resolved from `instance_host`."""
-    prefer_ip: bool = False
-    """Register the IP address as the host name (containers whose names others cannot resolve)."""
-    renewal_interval_s: int = Field(default=30, ge=1)
-    lease_duration_s: int = Field(default=90, ge=1)
-    """The registry drops the instance when it has not renewed for this long."""
-    metadata: dict[str, str] = Field(default_factory=dict)
-    cache_s: float = Field(default=5.0, ge=0)
-    """How long a lookup result is reused."""
-    timeout_s: float = Field(default=2.0, gt=0)
 
 
 class InstanceSpec(BaseModel):

@@ -1,11 +1,14 @@
-"""Graceful shutdown: SIGTERM and SIGINT ask the main loop to finish its batch and exit."""
+"""Graceful shutdown (SIGTERM and SIGINT ask the main loop to finish its batch and exit), and
+the start/stop shape every managed server shares."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+from abc import ABC, abstractmethod
 from types import FrameType
+from typing import Self
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +38,22 @@ class StopSignal:
 
     def wait(self, timeout: float) -> bool:
         return self._event.wait(timeout)
+
+
+class StartStop(ABC):
+    """Something with `start()` and `stop()` that a `with` block starts and always stops:
+    the local stand-ins and the servers the tests run."""
+
+    @abstractmethod
+    def start(self) -> Self:
+        """Start and wait until ready; returns itself."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop; safe to call when not started."""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -15,8 +15,6 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tweetpipe.config_sources import ConfigRepoSource, ConfigServerSource
-from tweetpipe.discovery import EurekaSettings
-from tweetpipe.telemetry import TracingSettings
 
 Profile = Literal["local", "docker"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +65,75 @@ class AdminSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535)
     """0 picks a free port (tests); each service sets its own default."""
+
+
+class EurekaSettings(BaseModel):
+    """Where the registry is and how this instance presents itself to it."""
+
+    server_url: str | None = None
+    """E.g. `http://127.0.0.1:8761/eureka`; unset: no registration."""
+    instance_host: str | None = "127.0.0.1"
+    """The host name others use to reach this instance; unset/empty: this machine's name."""
+    instance_ip: str | None = None
+    """Unset: resolved from `instance_host`."""
+    prefer_ip: bool = False
+    """Register the IP address as the host name (containers whose names others cannot resolve)."""
+    renewal_interval_s: int = Field(default=30, ge=1)
+    lease_duration_s: int = Field(default=90, ge=1)
+    """The registry drops the instance when it has not renewed for this long."""
+    metadata: dict[str, str] = Field(default_factory=dict)
+    cache_s: float = Field(default=5.0, ge=0)
+    """How long a lookup result is reused."""
+    timeout_s: float = Field(default=2.0, gt=0)
+
+
+class TracingSettings(BaseModel):
+    zipkin_endpoint: str | None = None
+    """Zipkin v2 JSON endpoint (e.g. `http://zipkin:9411/api/v2/spans`); unset = tracing off."""
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    """Share of new traces recorded; downstream stages follow the upstream decision. Client
+    and producer calls outside any trace (background bookkeeping) are never recorded."""
+    export_timeout_s: int = Field(default=10, ge=1)
+    max_queue_size: int = Field(default=8192, ge=1)
+    """Spans waiting for export; beyond it new spans are dropped rather than blocking work."""
+
+
+class AuthSettings(BaseModel):
+    issuer_url: str = "http://127.0.0.1:8180/realms/microservices-realm"
+    audience: str | None = None
+    """The audience required in `aud`. Unset: the service's own (see `for_audience`)."""
+    jwks_url: str | None = None
+    """Default: the issuer's `/protocol/openid-connect/certs` (Keycloak's layout)."""
+    leeway_s: int = 30
+    jwks_refresh_min_interval_s: float = 10.0
+    http_timeout_s: float = 5.0
+    accepted_cache_s: float = Field(default=30.0, ge=0)
+    """How long an accepted token is remembered (never past its `exp`); 0 turns this off."""
+    accepted_cache_size: int = Field(default=10_000, ge=1)
+
+    def for_audience(self, default: str) -> AuthSettings:
+        """These settings, requiring `default` in `aud` unless an audience was configured.
+
+        The audience is not a field default in each service's settings because a nested model
+        partly set from the environment (`AUTH__ISSUER_URL`) is rebuilt from the class defaults,
+        which would silently swap a service's audience for another's."""
+        return self if self.audience else self.model_copy(update={"audience": default})
+
+    @property
+    def certs_url(self) -> str:
+        return self.jwks_url or f"{self.issuer_url.rstrip('/')}/protocol/openid-connect/certs"
+
+
+class BatchOptions(BaseModel):
+    """Settings every batch → write → commit stage has; stages subclass it to add their own."""
+
+    batch_size: int = Field(default=5000, ge=1)
+    """Most records written (and committed) together."""
+    batch_wait_ms: int = Field(default=200, ge=0)
+    """How long to gather a batch after its first record: bounds freshness."""
+    retry_initial_s: float = Field(default=0.2, gt=0)
+    retry_max_s: float = Field(default=30.0, gt=0)
+    progress_interval_s: float = Field(default=5.0, gt=0)
 
 
 class ServiceSettings(BaseSettings):

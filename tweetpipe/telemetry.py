@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import httpx
 from fastapi import FastAPI
 from opentelemetry import trace
-from pydantic import BaseModel, Field
 
 from tweetpipe.http_metrics import instrument_http_metrics
+from tweetpipe.settings import TracingSettings
 from tweetpipe.tracing import tracing_enabled
 
 if TYPE_CHECKING:
@@ -28,17 +28,6 @@ log = logging.getLogger(__name__)
 
 NOT_TRACED_URLS = "/health,/metrics"
 """Probes and scrapes would drown the traces people look for."""
-
-
-class TracingSettings(BaseModel):
-    zipkin_endpoint: str | None = None
-    """Zipkin v2 JSON endpoint (e.g. `http://zipkin:9411/api/v2/spans`); unset = tracing off."""
-    sample_ratio: float = Field(default=1.0, ge=0, le=1)
-    """Share of new traces recorded; downstream stages follow the upstream decision. Client
-    and producer calls outside any trace (background bookkeeping) are never recorded."""
-    export_timeout_s: int = Field(default=10, ge=1)
-    max_queue_size: int = Field(default=8192, ge=1)
-    """Spans waiting for export; beyond it new spans are dropped rather than blocking work."""
 
 
 class Telemetry:

@@ -4,5 +4,4 @@ from twitter_to_kafka.app import run
 from twitter_to_kafka.settings import GeneratorSettings
 
 if __name__ == "__main__":
-    run(GeneratorSettings())
-    sys.exit(0)
+    sys.exit(run(GeneratorSettings()))

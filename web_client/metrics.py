@@ -20,14 +20,8 @@ INDEXED = "tweetpipe_tweets_indexed_total"
 COUNTED = "tweetpipe_streams_tweets_processed_total"
 ANALYTICS_RECORDS = "tweetpipe_analytics_records_total"
 CONSUMER_LAG = "tweetpipe_consumer_lag"
-ANALYTICS_LAG = "tweetpipe_analytics_consumer_lag"
-REPARTITION_LAG = "tweetpipe_streams_repartition_lag"
 DEAD_LETTERED = "tweetpipe_dead_lettered_total"
 ANALYTICS_DEAD_LETTERS = "tweetpipe_analytics_dead_letters_total"
-
-COUNTER_GROUP = "kafka-streams-counter"
-"""The stream stage's counting consumers (their lag is exported as the repartition lag)."""
-ANALYTICS_GROUP = "analytics-service"
 
 THROUGHPUT = {
     "Tweets produced": PRODUCED,
@@ -78,10 +72,6 @@ class Snapshot(BaseModel):
         for scrape in self.scrapes:
             for s in scrape.values(CONSUMER_LAG):
                 lag[s.labels.get("group", scrape.service)] += s.value
-            for s in scrape.values(ANALYTICS_LAG):
-                lag[ANALYTICS_GROUP] += s.value
-            for s in scrape.values(REPARTITION_LAG):
-                lag[COUNTER_GROUP] += s.value
         return dict(lag)
 
     def dead_letters(self) -> dict[str, float]:

@@ -13,11 +13,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
 from tests.support.ports import free_port
+from tweetpipe.lifecycle import StartStop
 
 
 def noida_binary() -> str:
@@ -30,7 +30,7 @@ def noida_binary() -> str:
     return found
 
 
-class ElasticsearchServer:
+class ElasticsearchServer(StartStop):
     """`noida-db start --only elasticsearch` on loopback, on a fixed port and data dir."""
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
@@ -115,17 +115,6 @@ class ElasticsearchServer:
         """Stop and start again on the same port and data dir."""
         self.stop()
         return self.start()
-
-    def __enter__(self) -> ElasticsearchServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _live_members(pgid: int) -> list[int]:

@@ -11,9 +11,9 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from keycloak import KeycloakOpenID
 
+from devstack.issuer.keys import load_or_create
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess
-from tweetpipe.local.issuer.keys import load_or_create
 from tweetpipe.settings import REPO_ROOT
 
 REALM = "microservices-realm"
@@ -36,7 +36,7 @@ class DevIssuer:
         self.token_url = f"{self.realm_url}/protocol/openid-connect/token"
         self.key_file = workdir / "issuer-key.pem"
         self.process = ServiceProcess(
-            "tweetpipe.local.issuer",
+            "devstack.issuer",
             {
                 "ADMIN__PORT": str(self.port),
                 "KEY_FILE": str(self.key_file),

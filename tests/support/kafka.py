@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable
 
@@ -24,6 +25,31 @@ def produce(
     producer.flush()
     producer.close()
     return count
+
+
+OVERSIZED_BYTES = 5 * 1024 * 1024
+"""A record the broker accepts and the stages' producers may not send whole (1 MiB limit)."""
+
+
+def produce_oversized(settings: KafkaSettings, topic: str, key: bytes, value: bytes) -> None:
+    """One record larger than the stages' `max_request_size`, by a producer allowed to send it."""
+    producer: KafkaProducer = make_producer(
+        settings, client_id="test-oversized", max_request_size=len(value) + 64 * 1024
+    )
+    producer.send(topic, key=key, value=value).get(timeout=60)
+    producer.close()
+
+
+def assert_truncated_copy(record: ConsumerRecord, original: bytes, stage: str) -> dict[str, str]:
+    """`record` is the dead-letter topic's truncated copy of `original`, saying so."""
+    headers = {k: v.decode() for k, v in record.headers}
+    assert headers["dlq.stage"] == stage
+    assert headers["dlq.truncated"] == "true"
+    assert headers["dlq.original.size"] == str(len(original))
+    assert headers["dlq.original.sha256"] == hashlib.sha256(original).hexdigest()
+    assert 0 < len(record.value) < 1024 * 1024
+    assert original.startswith(record.value)
+    return headers
 
 
 def produce_tweets(settings: KafkaSettings, tweets: Iterable[Tweet]) -> int:

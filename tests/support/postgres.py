@@ -14,15 +14,14 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from tests.support.ports import free_port
+from tweetpipe.waiting import Gone, wait_until
 
 SUPERUSER = "postgres"
 
@@ -131,22 +130,28 @@ class PostgresServer:
 
     def _wait_ready(self, timeout_s: float) -> None:
         engine = create_engine(self.url(), connect_args={"connect_timeout": 2})
-        deadline = time.monotonic() + timeout_s
+        process = self._process
+        assert process is not None
+
+        def answers() -> bool:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+
         try:
-            while time.monotonic() < deadline:
-                assert self._process is not None
-                if self._process.poll() is not None:
-                    raise RuntimeError(f"postgres exited early:\n{self.output[-4000:]}")
-                try:
-                    with engine.connect() as connection:
-                        connection.execute(text("SELECT 1"))
-                    return
-                except OperationalError:
-                    time.sleep(0.05)
+            wait_until(
+                answers,
+                timeout_s,
+                "postgres",
+                interval_s=0.05,
+                ignore=(OperationalError,),
+                gone=lambda: None if process.poll() is None else "exited early",
+            )
+        except (TimeoutError, Gone) as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}:\n{self.output[-4000:]}") from None
         finally:
             engine.dispose()
-        self.stop()
-        raise RuntimeError(f"postgres not ready within {timeout_s}s:\n{self.output[-4000:]}")
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Fast shutdown (SIGINT: roll back open transactions, close connections, exit)."""
@@ -178,10 +183,5 @@ class PostgresServer:
     def __enter__(self) -> PostgresServer:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()

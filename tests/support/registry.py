@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
@@ -12,7 +11,7 @@ from tests.support.services import ServiceProcess
 
 
 class RegistryProcess:
-    """`python -m tweetpipe.local.registry` on a free port (or a given one, to restart it)."""
+    """`python -m devstack.registry` on a free port (or a given one, to restart it)."""
 
     def __init__(
         self, log_path: Path, eviction_interval_s: float = 60.0, port: int | None = None
@@ -22,7 +21,7 @@ class RegistryProcess:
             "ADMIN__PORT": str(self.port),
             "REGISTRY__EVICTION_INTERVAL_S": str(eviction_interval_s),
         }
-        self.process = ServiceProcess("tweetpipe.local.registry", env, log_path)
+        self.process = ServiceProcess("devstack.registry", env, log_path)
 
     @property
     def url(self) -> str:
@@ -51,11 +50,6 @@ class RegistryProcess:
     def __enter__(self) -> RegistryProcess:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc: object) -> None:
         if self.process.process is not None and self.process.process.poll() is None:
             self.stop()

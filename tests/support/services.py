@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from tweetpipe.local.broker import die_with_parent
+from devstack.broker import die_with_parent
+from tweetpipe.waiting import Gone, wait_until
 
 
 class ServiceProcess:
@@ -57,18 +58,21 @@ class ServiceProcess:
         )
 
     def wait_healthy(self, port: int, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"{self.module} exited early:\n{self.output[-4000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{self.module} not healthy:\n{self.output[-4000:]}")
+        try:
+            wait_until(
+                lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200,
+                timeout_s,
+                f"{self.module} healthy",
+                ignore=(httpx.HTTPError,),
+                gone=self._exited,
+            )
+        except (TimeoutError, Gone) as exc:
+            raise AssertionError(f"{exc}:\n{self.output[-4000:]}") from None
+
+    def _exited(self) -> str | None:
+        assert self.process is not None
+        code = self.process.poll()
+        return None if code is None else f"exited early with {code}"
 
     def wait_exit(self, timeout_s: float = 120.0) -> int:
         assert self.process is not None

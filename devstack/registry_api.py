@@ -16,6 +16,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 
+from devstack.registry_store import Registry
+from devstack.registry_xml import BadXml, from_xml, to_xml
 from tweetpipe.eureka import (
     STATUSES,
     Applications,
@@ -23,8 +25,6 @@ from tweetpipe.eureka import (
     InstanceInfo,
     InstanceStatus,
 )
-from tweetpipe.local.registry_store import Registry
-from tweetpipe.local.registry_xml import BadXml, from_xml, to_xml
 
 log = logging.getLogger(__name__)
 

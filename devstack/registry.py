@@ -21,15 +21,15 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from devstack.loopback import refusal
+from devstack.registry_api import EVICTIONS, INSTANCES, router
+from devstack.registry_store import Registry
 from tweetpipe.admin import admin_router
-from tweetpipe.local.registry_api import EVICTIONS, INSTANCES, router
-from tweetpipe.local.registry_store import Registry
 from tweetpipe.logs import configure_logging
 from tweetpipe.serving import serve
 from tweetpipe.settings import AdminSettings
 
 SERVICE = "eureka-registry"
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 log = logging.getLogger(__name__)
 
 
@@ -95,12 +95,9 @@ async def _evict_forever(registry: Registry, interval_s: float) -> None:
 def run(settings: RegistrySettings) -> int:
     configure_logging(SERVICE, settings.log_level, settings.log_file)
     host, port = settings.admin.host, settings.admin.port
-    if host not in LOOPBACK and not settings.registry.allow_remote:
-        log.error(
-            "the local registry binds to loopback only (asked for %s); "
-            "set REGISTRY__ALLOW_REMOTE=true to override",
-            host,
-        )
+    allowed, override = settings.registry.allow_remote, "REGISTRY__ALLOW_REMOTE=true"
+    if reason := refusal("the local registry", host, allowed=allowed, override=override):
+        log.error(reason)
         return 2
     log.warning(
         "single-machine profile only: tweetpipe's Eureka-protocol registry on http://%s:%d/eureka "

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from tweetpipe.local.issuer.login import login_page, message_page
-from tweetpipe.local.issuer.realm import redirect_uri_allowed
-from tweetpipe.local.issuer.server import FormRequest, Issuer
+from devstack.issuer.login import login_page, message_page
+from devstack.issuer.realm import redirect_uri_allowed
+from devstack.issuer.server import FormRequest, Issuer
 
 SESSION_COOKIE = "TWEETPIPE_ISSUER_SESSION"
 INVALID_TOKEN = 'Bearer error="invalid_token"'

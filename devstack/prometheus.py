@@ -8,26 +8,25 @@ actually started, so it cannot drift from them; the cluster profile uses
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 import yaml
 from pydantic import BaseModel, Field
 
-from tweetpipe.local.broker import die_with_parent, stop_process
+from devstack.broker import die_with_parent, stop_process
+from devstack.loopback import refusal
+from tweetpipe.lifecycle import StartStop
+from tweetpipe.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
 DEBIAN_BINARY = Path("/usr/bin/prometheus")
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class PrometheusOptions(BaseModel):
@@ -76,12 +75,13 @@ def scrape_config(targets: Sequence[ScrapeTarget], scrape_interval_s: float) -> 
     return yaml.safe_dump(config, sort_keys=False)
 
 
-class PrometheusServer:
+class PrometheusServer(StartStop):
     """A Prometheus child process on loopback, its config and data under `data_dir`."""
 
     def __init__(
         self,
         port: int,
+        *,
         targets: Sequence[ScrapeTarget],
         data_dir: Path,
         host: str = "127.0.0.1",
@@ -89,11 +89,10 @@ class PrometheusServer:
         retention: str = "2d",
         log_path: Path | None = None,
     ) -> None:
-        if host not in LOOPBACK and not os.environ.get("TWEETPIPE_ALLOW_PUBLIC_PROMETHEUS"):
-            raise ValueError(
-                f"the local Prometheus binds to loopback only (asked for {host}); "
-                "set TWEETPIPE_ALLOW_PUBLIC_PROMETHEUS=1 to override"
-            )
+        allowed = bool(os.environ.get("TWEETPIPE_ALLOW_PUBLIC_PROMETHEUS"))
+        override = "TWEETPIPE_ALLOW_PUBLIC_PROMETHEUS=1"
+        if reason := refusal("the local Prometheus", host, allowed=allowed, override=override):
+            raise ValueError(reason)
         jobs = [t.job for t in targets]
         if len(set(jobs)) != len(jobs):
             raise ValueError(f"duplicate scrape jobs: {jobs}")
@@ -149,29 +148,23 @@ class PrometheusServer:
         return self
 
     def _wait_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        assert self._process is not None
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                tail = self._log_path.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"prometheus exited with {self._process.returncode}:\n{tail}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise TimeoutError(f"prometheus not ready at {self.url} after {timeout_s:.0f}s")
+        process = self._process
+        assert process is not None
+
+        def exited() -> str | None:
+            if process.poll() is None:
+                return None
+            tail = self._log_path.read_text(errors="replace")[-2000:]
+            return f"exited with {process.returncode}:\n{tail}"
+
+        wait_until(
+            lambda: httpx.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200,
+            timeout_s,
+            f"prometheus ready at {self.url}",
+            ignore=(httpx.HTTPError,),
+            gone=exited,
+        )
 
     def stop(self) -> None:
         stop_process(self._process, timeout_s=10)
         self._process = None
-
-    def __enter__(self) -> PrometheusServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

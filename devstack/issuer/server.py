@@ -33,7 +33,7 @@ from joserfc.jwk import RSAKey
 from prometheus_client import Counter
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from tweetpipe.local.issuer.realm import Client, Realm, User
+from devstack.issuer.realm import Client, Realm, User
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 KNOWN_GRANTS = {

@@ -24,8 +24,8 @@ from typing import IO, TextIO
 import httpx
 import orjson
 
-from tweetpipe.local.broker import TansuBroker, die_with_parent
-from tweetpipe.local.prometheus import PrometheusServer
+from devstack.broker import TansuBroker, die_with_parent
+from devstack.prometheus import PrometheusServer
 
 COLOURS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[91m"]
 RESET = "\033[0m"

@@ -12,19 +12,19 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 
 from authlib.oauth2 import OAuth2Error
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from devstack.issuer.keys import load_or_create
+from devstack.issuer.realm import Realm
+from devstack.issuer.routes import realm_router
+from devstack.issuer.server import Issuer
+from devstack.issuer.settings import IssuerSettings
+from devstack.loopback import refusal
 from tweetpipe.admin import admin_router
-from tweetpipe.local.issuer.keys import load_or_create
-from tweetpipe.local.issuer.realm import Realm
-from tweetpipe.local.issuer.routes import realm_router
-from tweetpipe.local.issuer.server import Issuer
-from tweetpipe.local.issuer.settings import IssuerSettings
 from tweetpipe.logs import configure_logging
 from tweetpipe.serving import serve
 
@@ -49,25 +49,13 @@ async def _oauth_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=error.status_code or 400)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def run(settings: IssuerSettings) -> int:
     """Serve until SIGTERM/SIGINT (exit 0); exit 2 on an unsafe address or an unreadable realm."""
     configure_logging(SERVICE, settings.log_level, settings.log_file)
     host, port = settings.admin.host, settings.admin.port
-    if not _is_loopback(host) and not settings.allow_remote:
-        log.error(
-            "refusing to bind %s: the dev issuer is for the single-machine profile; set "
-            "ALLOW_REMOTE=true only on a private network you trust",
-            host,
-        )
+    override = "ALLOW_REMOTE=true, only on a private network you trust,"
+    if reason := refusal("the dev issuer", host, allowed=settings.allow_remote, override=override):
+        log.error("%s (it is for the single-machine profile only)", reason)
         return 2
     try:
         realm = Realm.load(settings.realm_file)

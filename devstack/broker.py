@@ -13,10 +13,12 @@ import signal
 import socket
 import stat
 import subprocess
-import time
 from importlib.resources import files
 from pathlib import Path
-from types import TracebackType
+
+from devstack.loopback import refusal
+from tweetpipe.lifecycle import StartStop
+from tweetpipe.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -53,29 +55,32 @@ def tansu_binary() -> Path:
 
 
 def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening")
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")
+    def exited() -> str | None:
+        code = process.poll()
+        return None if code is None else f"process exited with {code} before listening"
+
+    def listening() -> bool:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+
+    wait_until(
+        listening,
+        timeout_s,
+        f"something listening on {host}:{port}",
+        interval_s=0.05,
+        ignore=(OSError,),
+        gone=exited,
+    )
 
 
-class TansuBroker:
+class TansuBroker(StartStop):
     """A Tansu broker process listening on `host:port`."""
 
     def __init__(self, port: int, host: str = "127.0.0.1", log_path: Path | None = None) -> None:
-        if host not in {"127.0.0.1", "localhost", "::1"} and not os.environ.get(
-            "TWEETPIPE_ALLOW_PUBLIC_BROKER"
-        ):
-            raise ValueError(
-                f"the local broker binds to loopback only (asked for {host}); "
-                "set TWEETPIPE_ALLOW_PUBLIC_BROKER=1 to override"
-            )
+        allowed = bool(os.environ.get("TWEETPIPE_ALLOW_PUBLIC_BROKER"))
+        override = "TWEETPIPE_ALLOW_PUBLIC_BROKER=1"
+        if reason := refusal("the local broker", host, allowed=allowed, override=override):
+            raise ValueError(reason)
         self.host = host
         self.port = port
         self._log_path = log_path
@@ -109,14 +114,3 @@ class TansuBroker:
     def stop(self) -> None:
         stop_process(self._process, timeout_s=5)
         self._process = None
-
-    def __enter__(self) -> TansuBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -15,9 +15,9 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
+from devstack.prometheus import PrometheusOptions, ScrapeTarget
+from devstack.stack import ServiceSpec
 from tweetpipe.config_sources import DEFAULT_USERNAME, DEV_PASSWORD
-from tweetpipe.local.prometheus import PrometheusOptions, ScrapeTarget
-from tweetpipe.local.stack import ServiceSpec
 from tweetpipe.settings import SearchSettings, ServiceSettings
 
 REALM = "microservices-realm"
@@ -80,7 +80,7 @@ def services(settings: StackSettings, generator: GeneratorRun) -> list[ServiceSp
     if generator.seed is not None:
         generator_env["GENERATOR__SEED"] = str(generator.seed)
     return [
-        ServiceSpec("eureka-server", "tweetpipe.local.registry", ports.registry, platform=True),
+        ServiceSpec("eureka-server", "devstack.registry", ports.registry, platform=True),
         ServiceSpec(
             "config-server",
             "config_server",
@@ -88,7 +88,7 @@ def services(settings: StackSettings, generator: GeneratorRun) -> list[ServiceSp
             env={"CONFIG_SERVER_PASSWORD": DEV_PASSWORD},
             platform=True,
         ),
-        ServiceSpec("dev-issuer", "tweetpipe.local.issuer", ports.issuer, platform=True),
+        ServiceSpec("dev-issuer", "devstack.issuer", ports.issuer, platform=True),
         ServiceSpec("kafka-to-elastic", "kafka_to_elastic", ports.kafka_to_elastic, env=platform),
         ServiceSpec(
             "kafka-streams-service",
