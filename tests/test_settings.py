@@ -57,7 +57,6 @@ def test_environment_beats_files(config_repo: Path, clean_env: pytest.MonkeyPatc
     assert settings.kafka.partitions == 6
 
 
-
 def test_a_section_given_in_part_keeps_the_services_own_defaults(
     clean_env: pytest.MonkeyPatch,
 ) -> None:
