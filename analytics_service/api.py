@@ -27,8 +27,8 @@ from analytics_service.schemas import (
     WordCountOut,
     WordSeries,
 )
-from analytics_service.tables import MAX_WORD_LENGTH
 from tweetpipe.auth import APP_ROLES, AUTH_RESPONSES, require_roles
+from tweetpipe.text import MAX_WORD_LENGTH
 from tweetpipe.utc import as_utc
 
 router = APIRouter(

@@ -14,8 +14,9 @@ from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Dialect, I
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from tweetpipe.text import MAX_WORD_LENGTH
+
 SCHEMA = "analytics"
-MAX_WORD_LENGTH = 100
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -65,3 +65,10 @@ def test_invalid_tweets_are_rejected(field: str, value: object) -> None:
 def test_malformed_json_raises_a_decode_error() -> None:
     with pytest.raises(orjson.JSONDecodeError):
         Tweet.from_json(b"{not json")
+
+
+def test_words_leaves_out_runs_longer_than_a_word() -> None:
+    from tweetpipe.text import MAX_WORD_LENGTH, words
+
+    text = f"Kafka {'z' * (MAX_WORD_LENGTH + 1)} {'y' * MAX_WORD_LENGTH} streams"
+    assert words(text) == ["kafka", "y" * MAX_WORD_LENGTH, "streams"]

@@ -51,7 +51,8 @@ def tweets(count: int, seed: int, minutes: int = 5) -> list[Tweet]:
 
 
 def words(text: str) -> list[str]:
-    return [w for w in re.split(r"\W+", text.lower()) if w]
+    """The counting rule, restated: lower-case runs of word characters, at most 100 long."""
+    return [w for w in re.split(r"\W+", text.lower()) if w and len(w) <= 100]
 
 
 def ground_truth(batch: list[Tweet]) -> tuple[Counter[str], Counter[tuple[str, datetime]]]:
@@ -376,3 +377,21 @@ def test_bad_records_on_the_repartition_topic_are_dead_lettered_by_the_counter(
     assert dead[b"junk"].value == b"not a delta"
     headers = assert_truncated_copy(dead[b"huge"], huge, "kafka-streams-service-count")
     assert headers["dlq.error"] == "MalformedDelta"
+
+
+def test_a_run_of_letters_too_long_to_be_a_word_is_not_counted_and_counting_goes_on(
+    kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
+) -> None:
+    """A 150-letter "word" fits no store (the analytics table holds 100): it is not counted,
+    the tweet's other words are, and the counter keeps running (it used to crash emitting it)."""
+    batch = tweets(300, seed=29)
+    odd = batch[100].model_copy(update={"text": "kafka " + "z" * 150 + " streams"})
+    batch[100] = odd
+    produce_tweets(kafka_settings, batch)
+    instance = instances("a").start()
+    totals = ground_truth(batch)[0]
+    assert "z" * 150 not in totals
+    wait_for_totals([instance], totals)
+    wait_until(
+        lambda: analytics_windows(kafka_settings) == dict(ground_truth(batch)[1]), 60, "windows"
+    )

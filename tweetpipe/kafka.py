@@ -221,8 +221,10 @@ def read_to_end(
                 for record in records:
                     handle(record)
             high = reader.highwater(tp)
-            if high is not None and (position := reader.position(tp)) >= high:
-                return int(position)
+            if high is not None and reader.position(tp) >= high:
+                # Not the position: a `start` past the end (the topic was recreated shorter)
+                # is still where the reader stands, and the caller must learn where it ends.
+                return int(high)
         raise TimeoutError(f"reading {tp.topic}[{tp.partition}] to its end took over {timeout_s}s")
     finally:
         reader.close()

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from tweetpipe.text import MAX_WORD_LENGTH
+
 SCHEMA_VERSION = 1
 MAX_TEXT_LENGTH = 280
 
@@ -63,7 +65,7 @@ class WordCount(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    word: str = Field(min_length=1, max_length=100)
+    word: str = Field(min_length=1, max_length=MAX_WORD_LENGTH)
     word_count: int = Field(ge=0)
     window_start: UtcDatetime
     window_end: UtcDatetime
