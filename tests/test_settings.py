@@ -57,18 +57,6 @@ def test_environment_beats_files(config_repo: Path, clean_env: pytest.MonkeyPatc
     assert settings.kafka.partitions == 6
 
 
-def test_a_section_given_in_part_keeps_the_services_own_defaults(
-    clean_env: pytest.MonkeyPatch,
-) -> None:
-    """The docker profile sets `ADMIN__HOST` (and `admin.host` in application-docker.yml) only:
-    the generator must still listen on its own 8081, not on a random port."""
-    clean_env.setenv("ADMIN__HOST", "0.0.0.0")
-    settings = GeneratorSettings()
-    assert (settings.admin.host, settings.admin.port) == ("0.0.0.0", 8081)
-    clean_env.setenv("ADMIN__PORT", "9999")
-    assert GeneratorSettings().admin.port == 9999
-
-
 class _SpringConfig(BaseHTTPRequestHandler):
     """Answers like a Spring Cloud Config server: most specific property source first."""
 

@@ -9,9 +9,9 @@ with no setup at all.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tweetpipe.config_sources import ConfigRepoSource, ConfigServerSource
@@ -161,21 +161,6 @@ class ServiceSettings(BaseSettings):
     admin: AdminSettings = AdminSettings()
     tracing: TracingSettings = TracingSettings()
     eureka: EurekaSettings = EurekaSettings()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _sections_keep_this_services_defaults(cls, data: Any) -> Any:
-        """A section given in part keeps the rest of this service's own default for it: with
-        `ADMIN__HOST=0.0.0.0` alone (the docker profile), the analytics service still listens on
-        its 8084, not on `AdminSettings`' port 0 (a random port no health check can find)."""
-        if not isinstance(data, dict):
-            return data
-        merged = dict(data)
-        for name, field in cls.model_fields.items():
-            default, given = field.default, data.get(name)
-            if isinstance(default, BaseModel) and isinstance(given, dict):
-                merged[name] = {**default.model_dump(exclude_unset=True), **given}
-        return merged
 
     @classmethod
     def settings_customise_sources(
