@@ -332,3 +332,13 @@ def test_every_volume_mount_point_is_in_the_image_owned_by_the_service_user() ->
     for target in targets:
         assert any(target == m or m.startswith(target + "/") for m in made), target
         assert target in owned, f"{target} is not the service user's"
+
+
+def test_every_service_listens_on_the_port_its_healthcheck_probes() -> None:
+    """`ADMIN__HOST` alone would leave the admin section's port at 0 (a random port): the docker
+    profile found by the rehearsal listening nowhere its health check, scrape or route looked."""
+    for name in python_services():
+        url = health_url(services()[name])
+        assert url is not None, name
+        env = services()[name]["environment"]
+        assert str(env.get("ADMIN__PORT")) == str(urlparse(url).port), name
