@@ -90,6 +90,14 @@ class TansuBroker(StartStop):
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def start(self, timeout_s: float = 15.0) -> TansuBroker:
         url = f"tcp://{self.host}:{self.port}"
         command = [

@@ -15,8 +15,13 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from devstack.prometheus import PrometheusOptions, ScrapeTarget
+from analytics_service.settings import AnalyticsSettings
+from devstack.drain import DrainOptions, ExportedLag, Stream
+from devstack.prometheus import PrometheusOptions, ScrapeTarget, prometheus_available
 from devstack.stack import ServiceSpec
+from devstack.supervise import SupervisorOptions
+from kafka_streams.settings import StreamsSettings
+from kafka_to_elastic.settings import SinkSettings
 from tweetpipe.config_sources import DEFAULT_USERNAME, DEV_PASSWORD
 from tweetpipe.settings import SearchSettings, ServiceSettings
 
@@ -46,6 +51,8 @@ class StackSettings(ServiceSettings):
     ports: LocalPorts = LocalPorts()
     search: SearchSettings = SearchSettings()
     prometheus: PrometheusOptions = PrometheusOptions()
+    supervisor: SupervisorOptions = SupervisorOptions()
+    drain: DrainOptions = DrainOptions()
     monitoring: bool = True
     """Start Prometheus when the `prometheus` binary is installed."""
 
@@ -128,6 +135,14 @@ def services(settings: StackSettings, generator: GeneratorRun) -> list[ServiceSp
                 "GATEWAY_URL": local(ports.gateway),
                 "OIDC__ISSUER_URL": issuer_url(ports),
                 "PUBLIC_URL": local(ports.web_client),
+                **(
+                    {
+                        "PIPELINE__PROMETHEUS_URL": local(ports.prometheus),
+                        "PIPELINE__SCRAPE_INTERVAL_S": str(settings.prometheus.scrape_interval_s),
+                    }
+                    if settings.monitoring and prometheus_available()
+                    else {}
+                ),
                 "PIPELINE__METRICS_URLS": json.dumps(
                     {
                         "twitter-to-kafka": local(ports.twitter_to_kafka, "/metrics"),
@@ -146,7 +161,26 @@ def services(settings: StackSettings, generator: GeneratorRun) -> list[ServiceSp
             ports.twitter_to_kafka,
             env=platform | generator_env,
             one_shot=generator.count is not None,
+            feeds_broker=True,
         ),
+    ]
+
+
+def drain_streams(settings: StackSettings) -> list[Stream | ExportedLag]:
+    """What Ctrl-C waits for: every consumer group of the pipeline, on the topic it reads (the
+    groups the services use with their default settings, as `tweetpipe up` runs them)."""
+    kafka = settings.kafka
+    streams = StreamsSettings()
+    split = streams.streams.application_id
+    return [
+        Stream("kafka-to-elastic", SinkSettings().sink.group_id, kafka.tweets_topic),
+        Stream("kafka-streams-service (split)", split, kafka.tweets_topic),
+        ExportedLag(
+            "kafka-streams-service (count)",
+            local(settings.ports.kafka_streams, "/metrics"),
+            f"{split}-counter",
+        ),
+        Stream("analytics-service", AnalyticsSettings().analytics.group_id, kafka.analytics_topic),
     ]
 
 

@@ -12,8 +12,9 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -58,20 +59,29 @@ def prometheus_available() -> bool:
     return prometheus_binary() is not None
 
 
-def scrape_config(targets: Sequence[ScrapeTarget], scrape_interval_s: float) -> str:
-    """prometheus.yml for `targets`, one job per service, as the cluster profile names them."""
+def scrape_config(
+    targets: Sequence[ScrapeTarget],
+    scrape_interval_s: float,
+    rule_files: Sequence[Path] = (),
+    scrape_configs: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """prometheus.yml for `targets`, one job per service, as the cluster profile names them,
+    evaluating the alert and recording rules in `rule_files`; `scrape_configs` are further
+    jobs, as written in a prometheus.yml."""
     interval = f"{scrape_interval_s:g}s"
-    config = {
+    config: dict[str, Any] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "scrape_configs": [
-            {
-                "job_name": target.job,
-                "metrics_path": "/metrics",
-                "static_configs": [{"targets": [target.address]}],
-            }
-            for target in targets
-        ],
     }
+    if rule_files:
+        config["rule_files"] = [str(path) for path in rule_files]
+    config["scrape_configs"] = [
+        {
+            "job_name": target.job,
+            "metrics_path": "/metrics",
+            "static_configs": [{"targets": [target.address]}],
+        }
+        for target in targets
+    ] + [dict(job) for job in scrape_configs]
     return yaml.safe_dump(config, sort_keys=False)
 
 
@@ -88,6 +98,8 @@ class PrometheusServer(StartStop):
         scrape_interval_s: float = 5.0,
         retention: str = "2d",
         log_path: Path | None = None,
+        rule_files: Sequence[Path] = (),
+        scrape_configs: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         allowed = bool(os.environ.get("TWEETPIPE_ALLOW_PUBLIC_PROMETHEUS"))
         override = "TWEETPIPE_ALLOW_PUBLIC_PROMETHEUS=1"
@@ -103,6 +115,8 @@ class PrometheusServer(StartStop):
         self._interval_s = scrape_interval_s
         self._retention = retention
         self._log_path = log_path or data_dir / "prometheus.log"
+        self._rule_files = list(rule_files)
+        self._scrape_configs = list(scrape_configs)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -120,7 +134,9 @@ class PrometheusServer(StartStop):
                 "prometheus is not installed (Debian: apt-get install prometheus)"
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(scrape_config(self.targets, self._interval_s))
+        self.config_path.write_text(
+            scrape_config(self.targets, self._interval_s, self._rule_files, self._scrape_configs)
+        )
         command = [
             str(binary),
             f"--config.file={self.config_path}",

@@ -4,25 +4,40 @@ from __future__ import annotations
 
 import signal
 import sys
-from pathlib import Path
 from types import FrameType
 
 from devstack import plan
+from devstack.drain import BacklogMeter
 from devstack.plan import GeneratorRun, StackSettings
+from devstack.ports import describe, in_use
 from devstack.prometheus import PrometheusServer, prometheus_available
 from devstack.stack import LocalStack
+from tweetpipe.settings import REPO_ROOT, project_path
+
+ALERT_RULES = REPO_ROOT / "infra" / "prometheus" / "alerts.yml"
+"""The cluster's alert rules, evaluated by the local Prometheus too (its /alerts page)."""
+
+__all__ = ["GeneratorRun", "run_stack"]
 
 
 def run_stack(*, rate: float, count: int | None, seed: int | None) -> int:
     """Start every service in order, print the banner when all are ready, run until a signal."""
     settings = StackSettings()
-    index_path = settings.search.tantivy_path
-    if not index_path.is_absolute():
-        index_path = Path.cwd() / index_path
-    data_dir = settings.data_dir.resolve()
+    # Relative paths are the project's own (as `tweetpipe search` reads them), not the cwd's.
+    settings = settings.model_copy(update={"data_dir": project_path(settings.data_dir)})
+    index_path = project_path(settings.search.tantivy_path)
+    data_dir = settings.data_dir
+    monitored = settings.monitoring and prometheus_available()
+    ports = settings.ports.model_dump()
+    if not monitored:
+        del ports["prometheus"]
+    taken = in_use(ports)
+    if taken:
+        print(describe(taken), file=sys.stderr)
+        return 1
     specs = plan.services(settings, GeneratorRun(rate=rate, count=count, seed=seed))
     prometheus = None
-    if settings.monitoring and prometheus_available():
+    if monitored:
         options = settings.prometheus
         prometheus = PrometheusServer(
             settings.ports.prometheus,
@@ -31,6 +46,7 @@ def run_stack(*, rate: float, count: int | None, seed: int | None) -> int:
             scrape_interval_s=options.scrape_interval_s,
             retention=options.retention,
             log_path=data_dir / "logs" / "prometheus.log",
+            rule_files=[ALERT_RULES],
         )
     stack = LocalStack(
         specs,
@@ -38,6 +54,9 @@ def run_stack(*, rate: float, count: int | None, seed: int | None) -> int:
         settings.ports.broker,
         plan.base_env(settings, index_path),
         prometheus=prometheus,
+        supervisor=settings.supervisor,
+        backlog=BacklogMeter([f"127.0.0.1:{settings.ports.broker}"], plan.drain_streams(settings)),
+        drain=settings.drain,
     )
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

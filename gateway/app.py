@@ -23,7 +23,7 @@ from gateway.breaker import RouteBreaker
 from gateway.callers import CallerIdentity
 from gateway.proxy import Proxy
 from gateway.ratelimit import RateLimiter
-from gateway.routing import Route
+from gateway.routing import AdminPaths, Route
 from gateway.settings import GatewaySettings
 from tweetpipe.admin import HealthCheck, admin_router
 from tweetpipe.auth import TokenValidator
@@ -74,6 +74,7 @@ def create_app(
                 limiter=limiter,
                 breakers=breakers,
                 identify=CallerIdentity(validator),
+                admin_paths=AdminPaths(settings.upstream_admin),
             )
             yield
         if discovery is not None:

@@ -2,8 +2,10 @@
 
 Bodies stream both ways (the request body is never read whole; the response body is passed
 on chunk by chunk as it arrives). `Authorization` and trace headers pass through; hop-by-hop
-headers do not. Every answer carries an `X-Request-Id` (the caller's or a new one), which is
-also sent upstream so logs on both sides can be joined.
+headers do not. The services' admin endpoints (`/metrics`, `/health`) are not routed: they are
+a 404, like a path no route serves, unless `upstream_admin.routed` is set. Every answer
+carries an `X-Request-Id` (the caller's or a new one), which is also sent upstream so logs on
+both sides can be joined.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from starlette.background import BackgroundTask
 from gateway.breaker import BreakerOpen, RouteBreaker, UpstreamFailed
 from gateway.metrics import FALLBACKS, RATE_LIMITED, REQUESTS, UPSTREAM_SECONDS
 from gateway.ratelimit import RateLimiter
-from gateway.routing import Route, match
+from gateway.routing import AdminPaths, Route, match
 
 HOP_BY_HOP = frozenset(
     {
@@ -73,7 +75,10 @@ class Proxy:
         limiter: RateLimiter,
         breakers: dict[str, RouteBreaker],
         identify: Identify,
+        admin_paths: AdminPaths,
     ) -> None:
+        """`admin_paths`: the upstreams' internal endpoints, answered 404 like unknown routes."""
+        self._admin_paths = admin_paths
         self._routes = routes
         self._client = client
         self._limiter = limiter
@@ -83,7 +88,7 @@ class Proxy:
     async def handle(self, request: Request) -> Response:
         request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
         found = match(self._routes, request.url.path)
-        if found is None:
+        if found is None or self._admin_paths.hidden(found[1]):
             return JSONResponse(
                 {"detail": f"no route for {request.url.path}"},
                 404,

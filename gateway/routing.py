@@ -8,10 +8,11 @@ so round-robin skips it until discovery drops it or it answers again.
 from __future__ import annotations
 
 import itertools
+import posixpath
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from gateway.settings import RouteSettings
+from gateway.settings import AdminPathSettings, RouteSettings
 
 Lookup = Callable[[str], Awaitable[list[str]]]
 """Base URLs of the UP instances of an application, from discovery."""
@@ -55,3 +56,22 @@ def match(routes: Sequence[Route], path: str) -> tuple[Route, str] | None:
         if route.id == head:
             return route, "/" + rest
     return None
+
+
+class AdminPaths:
+    """Which upstream paths are the services' admin endpoints (`/metrics`, `/health`, …).
+
+    Paths are compared as the upstream would route them: percent-decoded (Starlette hands over
+    the decoded path), with repeated slashes, `.` and `..` segments and a trailing slash
+    resolved, so `//metrics`, `/x/../metrics` and `/metrics/` are the same endpoint.
+    """
+
+    def __init__(self, settings: AdminPathSettings) -> None:
+        self._prefixes = () if settings.routed else tuple(p.rstrip("/") for p in settings.paths)
+
+    def hidden(self, path: str) -> bool:
+        if not self._prefixes:
+            return False
+        normal = posixpath.normpath("/" + path.lstrip("/"))
+        normal = "/" + normal.lstrip("/")  # normpath keeps a leading "//"
+        return any(normal == p or normal.startswith(p + "/") for p in self._prefixes)

@@ -59,12 +59,22 @@ DEFAULT_ROUTES = [
 ]
 
 
+class AdminPathSettings(BaseModel):
+    """The services' internal admin endpoints, which the public entry point does not route."""
+
+    paths: list[str] = Field(default_factory=lambda: ["/metrics", "/health", "/actuator"])
+    """Upstream paths (after the route prefix) answered 404, with everything under them."""
+    routed: bool = False
+    """Route them anyway (e.g. a trusted network that scrapes through the gateway)."""
+
+
 class GatewaySettings(ServiceSettings):
     application: ClassVar[str] = "gateway-service"
 
     routes: list[RouteSettings] = DEFAULT_ROUTES
     breaker: BreakerSettings = BreakerSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    upstream_admin: AdminPathSettings = AdminPathSettings()
     auth: AuthSettings = AuthSettings()
     """Tokens are checked only to key rate limits by user; the services authorise."""
     admin: AdminSettings = AdminSettings(port=8080)

@@ -107,6 +107,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
             stop=runtime.stop,
             transaction_attempts=options.transaction_attempts,
             crash_after_deltas=options.crash_after_deltas,
+            limits=settings.tweets,
         )
         runtime.on_close("splitter", splitter.close)
         counter = Counter(

@@ -37,6 +37,7 @@ from tweetpipe.kafka import consumer_lag
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.pipeline_metrics import RECORDS_CONSUMED, export_lag
 from tweetpipe.records import decode
+from tweetpipe.settings import TweetLimits
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         stop: StopSignal,
         transaction_attempts: int = 8,
         crash_after_deltas: int | None = None,
+        limits: TweetLimits | None = None,
     ) -> None:
+        self._limits = limits
         self._attempts = transaction_attempts
         self._failures = 0
         """Transactions failed in a row: the same ranges, processed again each time."""
@@ -180,7 +183,7 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         try:
             self._producer.begin_transaction()
             for partition, partition_records in by_partition.items():
-                batch = decode(partition_records)
+                batch = decode(partition_records, self._limits)
                 counts = count_batch(
                     (t for t, _ in batch.tweets.values()), self._window_seconds, self._stop_words
                 )

@@ -48,6 +48,7 @@ def run(settings: SinkSettings, stop: StopSignal | None = None) -> int:
             store=store,
             dead_letters=DeadLetterPublisher(producer, kafka.dlq_topic, stage=SERVICE),
             options=settings.sink,
+            limits=settings.tweets,
         )
         log.info(
             "indexing %s into %s (%s) as group %s",

@@ -21,6 +21,7 @@ from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.model import Tweet
 from tweetpipe.records import DeadLetter, decode
 from tweetpipe.search import BulkResult, SearchStore, StoreUnavailable
+from tweetpipe.settings import TweetLimits
 from tweetpipe.tracing import traced_batch
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,10 @@ class Sink(BatchStage):
         store: SearchStore,
         dead_letters: DeadLetterPublisher,
         options: SinkOptions,
+        limits: TweetLimits | None = None,
     ) -> None:
+        """`limits`: what a tweet may be (the `tweets` settings; their defaults unless given)."""
+        self._limits = limits
         super().__init__(batches=batches, dead_letters=dead_letters, options=options)
         self._store = store
         self.indexed = 0
@@ -49,7 +53,7 @@ class Sink(BatchStage):
 
     def process(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
-        batch = decode(records)
+        batch = decode(records, self._limits)
         with traced_batch("index tweet", batch.span_attributes):
             result = self._index_until_durable([tweet for tweet, _ in batch.tweets.values()])
             dead = list(batch.dead)

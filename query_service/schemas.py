@@ -21,7 +21,11 @@ class Links(BaseModel):
 
 class DocumentV1(BaseModel):
     id: int
+    id_str: str = Field(
+        description="`id` as a decimal string, for clients that round 64-bit integers"
+    )
     user_id: int
+    user_id_str: str = Field(description="`user_id` as a decimal string, like `id_str`")
     text: str
     created_at: datetime
     links: Links
@@ -30,7 +34,9 @@ class DocumentV1(BaseModel):
     def of(cls, tweet: Tweet, base: str) -> DocumentV1:
         return cls(
             id=tweet.id,
+            id_str=str(tweet.id),
             user_id=tweet.user_id,
+            user_id_str=str(tweet.user_id),
             text=tweet.text,
             created_at=tweet.created_at,
             links=_links(tweet, base),
@@ -47,7 +53,9 @@ class DocumentV2(DocumentV1):
     def of(cls, tweet: Tweet, base: str) -> DocumentV2:
         return cls(
             id=tweet.id,
+            id_str=str(tweet.id),
             user_id=tweet.user_id,
+            user_id_str=str(tweet.user_id),
             text=tweet.text,
             created_at=tweet.created_at,
             links=_links(tweet, base),

@@ -108,11 +108,29 @@ def health_url(service: dict[str, Any]) -> str | None:
 
 
 def prometheus_jobs() -> dict[str, list[str]]:
+    """The fixed jobs: name → targets (the job that finds services through Eureka has none)."""
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     return {
         job["job_name"]: [t for static in job["static_configs"] for t in static["targets"]]
         for job in config["scrape_configs"]
+        if "static_configs" in job
     }
+
+
+def eureka_sd_servers() -> list[str]:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    return [
+        sd["server"] for job in config["scrape_configs"] for sd in job.get("eureka_sd_configs", [])
+    ]
+
+
+def registers_with_eureka(module: str) -> bool:
+    """The service holds a registry lease while it runs (its runtime is given an Eureka app)."""
+    spec = importlib.util.find_spec(f"{module}.app")
+    if spec is None or spec.origin is None:
+        return False
+    source = Path(spec.origin).read_text()
+    return re.search(r"ServiceRuntime\([^)]*\beureka_app=", source) is not None
 
 
 def settings_class(module: str) -> type[ServiceSettings] | None:
@@ -202,17 +220,30 @@ def test_compose_service_names_are_the_application_names() -> None:
 
 
 def test_every_service_serving_metrics_has_a_scrape_target() -> None:
+    """A fixed job, or a lease in the Eureka server Prometheus discovers services from."""
     jobs = prometheus_jobs()
-    scraped = set()
+    docker = yaml.safe_load((CONFIG_REPO / "application-docker.yml").read_text())
+    assert eureka_sd_servers() == [docker["eureka"]["server_url"]]
+    scraped, discovered = set(), set()
     for name, service in services().items():
         url = health_url(service)
         if url is None or urlparse(url).path != "/health":
             continue  # serves no tweetpipe admin router (e.g. Streamlit's own health path)
         port = urlparse(url).port
-        assert name in jobs, f"{name} serves /metrics but prometheus.yml has no job for it"
-        assert jobs[name] == [f"{name}:{port}"], f"{name}: scrape {jobs[name]}, serves on {port}"
+        if name in jobs:
+            assert jobs[name] == [f"{name}:{port}"], (
+                f"{name}: scrape {jobs[name]}, serves on {port}"
+            )
+        else:
+            module = python_module(service)
+            assert module is not None, name
+            assert registers_with_eureka(module), (
+                f"{name} serves /metrics but is neither a job in prometheus.yml nor in Eureka"
+            )
+            discovered.add(name)
         scraped.add(name)
     assert len(scraped) >= 7, scraped
+    assert len(discovered) >= 6, discovered
     for job, targets in jobs.items():
         if job == "prometheus":
             continue

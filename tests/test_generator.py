@@ -3,7 +3,7 @@ from collections import Counter
 
 import pytest
 
-from tweetpipe.model import MAX_TEXT_LENGTH
+from tweetpipe.model import CLASSIC_TEXT_LENGTH
 from twitter_to_kafka.generator import KeywordFilter, SnowflakeIds, TweetGenerator
 from twitter_to_kafka.settings import GeneratorOptions
 
@@ -45,7 +45,7 @@ def test_user_activity_is_skewed(tweets: list) -> None:
 
 
 def test_tweets_look_real(tweets: list) -> None:
-    assert all(len(t.text) <= MAX_TEXT_LENGTH for t in tweets)
+    assert all(len(t.text) <= CLASSIC_TEXT_LENGTH for t in tweets)
     assert len({t.text for t in tweets}) > len(tweets) * 0.9
     assert {t.lang for t in tweets} >= {"en", "es", "fr", "de", "ja"}
     assert Counter(t.lang for t in tweets).most_common(1)[0][0] == "en"

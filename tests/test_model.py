@@ -48,18 +48,34 @@ def test_key_is_the_user_id() -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("text", "x" * 281),
         ("text", ""),
         ("created_at", datetime(2026, 1, 1)),  # naive: ambiguous
         ("lang", "english"),
         ("id", -5),
         ("schema_version", 2),
-        ("unexpected", "field"),
     ],
 )
 def test_invalid_tweets_are_rejected(field: str, value: object) -> None:
     with pytest.raises(ValidationError):
         make(**{field: value})
+
+
+def test_unknown_fields_are_kept_for_forwarding_but_not_in_the_document() -> None:
+    body = {**orjson.loads(make().to_json()), "retweet_count": 3, "source": "web"}
+    tweet = Tweet.from_json(orjson.dumps(body))
+    assert tweet.unknown_fields == {"retweet_count": 3, "source": "web"}
+    assert orjson.loads(tweet.to_json()) == body
+    assert "retweet_count" not in tweet.to_document()
+    assert set(tweet.to_document()) == set(Tweet.model_fields)
+
+
+def test_the_text_limit_is_the_readers() -> None:
+    """No limit unless the reader gives one (the topic's consumers give their setting)."""
+    long = {**orjson.loads(make().to_json()), "text": "ü" * 25_000}
+    assert len(Tweet.model_validate(long).text) == 25_000
+    assert Tweet.model_validate(long, context={"max_text_length": 25_000}).text == long["text"]
+    with pytest.raises(ValidationError, match="at most 24999 characters"):
+        Tweet.model_validate(long, context={"max_text_length": 24_999})
 
 
 def test_malformed_json_raises_a_decode_error() -> None:

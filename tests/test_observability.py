@@ -31,6 +31,7 @@ from tests.support.zipkin import Span, ZipkinReceiver
 from tweetpipe.kafka import make_producer
 from tweetpipe.settings import REPO_ROOT, KafkaSettings
 from tweetpipe.waiting import wait_until
+from web_client import dashboards
 
 DASHBOARDS = REPO_ROOT / "infra" / "grafana" / "dashboards"
 
@@ -198,13 +199,50 @@ def metric_names(expr: str) -> set[str]:
 
 
 def dashboard_queries() -> list[tuple[str, str, str]]:
-    """(dashboard file, panel title, PromQL) of every panel target."""
+    """(dashboard file, panel title, PromQL) of every panel target, its variables replaced as
+    Grafana replaces them (all jobs and instances; this test's Prometheus scrapes every 1 s)."""
     queries = []
     for path in sorted(DASHBOARDS.glob("*.json")):
-        for panel in json.loads(path.read_text())["panels"]:
-            for target in panel.get("targets", []):
-                queries.append((path.name, panel["title"], target["expr"]))
+        dashboard = dashboards.load(path)
+        for panel in dashboard.panels:
+            for target in panel.targets:
+                expr = dashboards.render(
+                    target.expr,
+                    rate_interval=dashboards.rate_interval(step_s=1, scrape_interval_s=1),
+                    variables=dashboard.variables,
+                )
+                queries.append((path.name, panel.title, expr))
     return queries
+
+
+def test_dashboards_follow_grafana_conventions() -> None:
+    """`job` and `instance` variables on every dashboard, every selector filtered by them, and
+    `$__rate_interval` for every rate (fixed windows only where a panel names its period)."""
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        raw = json.loads(path.read_text())
+        variables = {v["name"]: v for v in raw["templating"]["list"]}
+        assert set(variables) == {"job", "instance"}, path.name
+        assert variables["job"]["query"]["query"] == "label_values(up, job)"
+        assert variables["instance"]["query"]["query"] == 'label_values(up{job=~"$job"}, instance)'
+        assert all(
+            v["includeAll"] and v["multi"] and v["allValue"] == ".*" for v in variables.values()
+        )
+        for panel in raw["panels"]:
+            for target in panel["targets"]:
+                expr = target["expr"]
+                for window in re.findall(r"\[([^\]]+)\]", expr):
+                    fixed = {"1h": "last hour", "24h": "last 24 hours"}.get(window)
+                    assert window == "$__rate_interval" or (fixed and fixed in panel["title"]), (
+                        f"{path.name}: {panel['title']}: {expr}"
+                    )
+                for name in metric_names(expr):
+                    bare = re.search(rf"(?<![\w:]){name}(?![\w:{{(])", expr)
+                    assert bare is None, f"{path.name}: {name} without a selector in {expr}"
+                for selector in re.findall(r"\b[a-z_:]+\{([^}]*)\}", expr):
+                    assert 'instance=~"$instance"' in selector, f"{path.name}: {expr}"
+                    assert "job" in selector, f"{path.name}: {expr}"
+    assert dashboards.rate_interval(step_s=60, scrape_interval_s=10) == "70s"
+    assert dashboards.rate_interval(step_s=5, scrape_interval_s=10) == "40s"
 
 
 def test_dashboards_exist_for_each_concern() -> None:

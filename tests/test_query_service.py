@@ -208,7 +208,9 @@ def test_documents_come_in_two_versions(service: QueryService, super_token: str)
     v1 = service.get(f"/documents/{tweet.id}", super_token, headers={"Accept": V1})
     assert v1.status_code == 200
     assert v1.headers["content-type"] == V1
-    assert set(v1.json()) == {"id", "user_id", "text", "created_at", "links"}
+    assert set(v1.json()) == {
+        "id", "id_str", "user_id", "user_id_str", "text", "created_at", "links"
+    }  # fmt: skip
     assert v1.json()["links"]["self"] == f"/documents/{tweet.id}"
 
     v2 = service.get(f"/documents/{tweet.id}", super_token, headers={"Accept": V2})
@@ -223,6 +225,40 @@ def test_documents_come_in_two_versions(service: QueryService, super_token: str)
     assert "detail" in refused.json()
     missing = service.get("/documents/42", super_token)
     assert missing.status_code == 404
+
+
+def _string_ids_match(document: dict[str, Any]) -> bool:
+    return document["id_str"] == str(document["id"]) and document["user_id_str"] == str(
+        document["user_id"]
+    )
+
+
+@pytest.mark.parametrize("accept", [V1, V2])
+def test_every_document_carries_its_ids_as_strings_too(
+    service: QueryService, super_token: str, accept: str
+) -> None:
+    """JavaScript, jq and browsers round integers above 2**53: `id_str` and `user_id_str`
+    carry the exact values, as Twitter's API does."""
+    big = max(CORPUS, key=lambda t: t.id)
+    assert big.id > 2**53  # snowflake ids: a JavaScript number could not hold this one
+    headers = {"Accept": accept}
+    one = service.get(f"/documents/{big.id}", super_token, headers=headers).json()
+    assert one["id_str"] == str(big.id)
+    assert one["user_id_str"] == str(big.user_id)
+    listed = service.get("/documents", super_token, params={"size": 20}, headers=headers).json()
+    found = service.get("/documents/search", super_token, params={"q": "kafka", "size": 20}).json()
+    by_text = service.call(
+        "POST", "/documents/get-document-by-text", super_token, json={"text": "kafka"},
+        headers=headers,
+    ).json()  # fmt: skip
+    documents = [
+        one,
+        *listed["documents"],
+        *(hit["document"] for hit in found["hits"]),
+        *by_text["documents"],
+    ]
+    assert len(documents) > 20
+    assert all(_string_ids_match(d) for d in documents)
 
 
 def test_all_documents_page_newest_first(service: QueryService, super_token: str) -> None:

@@ -190,7 +190,7 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_rest_flows(
     poison: list[tuple[bytes | None, bytes | None, str, str]] = [
         (b"1", b"{this is not json", "MalformedJson", ""),
         (b"2", orjson.dumps({**valid, "id": "not-a-number"}), "SchemaViolation", "id"),
-        (b"3", orjson.dumps({**valid, "text": "x" * 5000}), "SchemaViolation", "text"),
+        (b"3", orjson.dumps({**valid, "text": "x" * 25_001}), "SchemaViolation", "text"),
         (b"4", orjson.dumps({**valid, "schema_version": 99}), "SchemaViolation", "schema_version"),
         (b"5", b"[1, 2, 3]", "SchemaViolation", "dictionary"),
         (b"6", None, "EmptyValue", ""),

@@ -10,11 +10,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pandas as pd
+import pyarrow as pa
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from devstack.prometheus import PrometheusServer
 from tests.support.issuer import DevIssuer
+from tests.support.ports import free_port
 from tests.support.web_gateway import WebGateway
 from web_client import metrics, render
 from web_client.api import GatewayClient, RateLimited, SearchQuery, Unavailable, retry_after_s
@@ -346,6 +350,99 @@ def test_pipeline_shows_rates_lag_and_dead_letters(
     assert figures["Records rejected"] == "3"
     lag = at.dataframe[0].value
     assert list(lag["Consumer group"]) == ["kafka-to-elastic"]
+
+
+def test_pipeline_without_prometheus_says_why_and_shows_the_figures(
+    web_env: WebGateway, dev_issuer: DevIssuer
+) -> None:
+    at = open_app(dev_issuer, page="pipeline")
+    text = page_text(at)
+    assert "**No history charts:** no Prometheus is configured (`PIPELINE__PROMETHEUS_URL`" in text
+    assert "The figures below are read from each service's `/metrics` now." in text
+    assert {m.label: m.value for m in at.metric}["Records waiting"] == "12"
+    assert not at.get("vega_lite_chart")
+
+
+def test_pipeline_says_when_prometheus_does_not_answer(
+    web_env: WebGateway, dev_issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("PIPELINE__PROMETHEUS_URL", nobody)
+    at = open_app(dev_issuer, page="pipeline")
+    assert f"**No history charts:** Prometheus at {nobody} does not answer (ConnectError)" in (
+        page_text(at)
+    )
+    assert {m.label: m.value for m in at.metric}["Records rejected"] == "3"
+
+
+def _charts(at: AppTest) -> dict[str, pd.DataFrame]:
+    """Each history chart's rows (time, series, value), by its title, as the browser gets them."""
+    found = {}
+    for element in at.get("vega_lite_chart"):
+        title = json.loads(element.proto.spec)["description"]
+        found[title] = pa.ipc.open_stream(element.proto.data.data).read_pandas()
+    return found
+
+
+def test_pipeline_history_runs_the_dashboards_queries_on_prometheus(
+    web_env: WebGateway,
+    dev_issuer: DevIssuer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A real Prometheus scrapes the stand-in services every second; the charts show what the
+    dashboards' PromQL answers over the last 15 minutes."""
+    address = web_env.url.removeprefix("http://")
+    jobs = [
+        {
+            "job_name": service,
+            "metrics_path": f"/metrics/{service}",
+            "static_configs": [{"targets": [address]}],
+        }
+        for service in ("twitter-to-kafka", "kafka-to-elastic")
+    ]
+    with PrometheusServer(
+        free_port(),
+        targets=[],
+        data_dir=tmp_path / "prometheus",
+        scrape_interval_s=1,
+        scrape_configs=jobs,
+    ) as prometheus:
+
+        def scraped(times: int) -> bool:
+            query = f"count_over_time(tweetpipe_tweets_indexed_total[1m]) >= {times}"
+            reply = httpx.get(f"{prometheus.url}/api/v1/query", params={"query": query})
+            return bool(reply.json()["data"]["result"])
+
+        deadline = time.monotonic() + 60  # a guard, not a measurement
+        while not scraped(6):
+            assert time.monotonic() < deadline, "Prometheus never scraped the stand-ins"
+            time.sleep(0.5)
+        monkeypatch.setenv("PIPELINE__PROMETHEUS_URL", prometheus.url)
+        monkeypatch.setenv("PIPELINE__SCRAPE_INTERVAL_S", "1")
+        at = open_app(dev_issuer, page="pipeline")
+    assert not at.exception
+    text = page_text(at)
+    assert "No history charts" not in text
+    charts = _charts(at)
+    assert set(charts) == {
+        "Tweets per second, per stage",
+        "Consumer lag per group",
+        "Dead letters per second, by stage and error",
+    }
+    throughput = charts["Tweets per second, per stage"]
+    assert set(throughput["series"]) == {"produced", "indexed"}  # the panel's legends
+    assert (throughput["value"] > 0).all()
+    lag = charts["Consumer lag per group"]
+    assert set(lag["series"]) == {"kafka-to-elastic"}
+    assert set(lag["value"]) == {12.0}  # partitions 0 and 1: 7 + 5
+    dead = charts["Dead letters per second, by stage and error"]
+    assert set(dead["series"]) == {"kafka-to-elastic: invalid-json"}
+    assert set(dead["value"]) == {0.0}  # 3 in total, none new
+    # Nothing exports latency or breaker state here: those charts say so.
+    assert text.count("No data in this range yet.") == 2
+    for title in ("Request latency p99, per service", "Gateway circuit breakers"):
+        assert title in text
 
 
 def test_pipeline_names_a_service_that_does_not_answer(

@@ -16,13 +16,16 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from kafka import KafkaProducer
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.support.ports import free_port
+from tweetpipe.model import Tweet
 from tweetpipe.settings import REPO_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -32,6 +35,9 @@ PORT_NAMES = (
     "TWITTER_TO_KAFKA", "KAFKA_TO_ELASTIC", "KAFKA_STREAMS", "ANALYTICS_SERVICE", "PROMETHEUS",
 )  # fmt: skip
 TWEETS = 400
+EARLIER = {minutes_ago: 4 * minutes_ago for minutes_ago in range(2, 7)}
+"""Tweets about Kafka posted in earlier minutes (minutes ago → how many), published next to
+the generator's, so the per-minute chart has several bars of different heights."""
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian's chromium package is not installed"
@@ -50,6 +56,9 @@ class Stack:
     def web(self) -> str:
         return self.url("WEB_CLIENT")
 
+    def auth(self, username: str = "app_super_user") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(username)}"}
+
     def token(self, username: str = "app_super_user") -> str:
         reply = httpx.post(
             self.url("ISSUER", "/realms/microservices-realm/protocol/openid-connect/token"),
@@ -62,6 +71,31 @@ class Stack:
             },
         )
         return str(reply.json()["access_token"])
+
+
+def _publish_earlier_tweets(bootstrap: str) -> int:
+    """Publish the `EARLIER` tweets to the stack's broker; returns how many."""
+    minute = datetime.now(UTC).replace(second=0, microsecond=0)
+    tweets = [
+        Tweet(
+            id=1_000_000 + minutes_ago * 100 + n,
+            user_id=4242,
+            text=f"Earlier tweet {n} about Kafka streams",
+            created_at=minute - timedelta(minutes=minutes_ago, seconds=-n),
+            lang="en",
+            keywords=["Kafka"],
+        )
+        for minutes_ago, how_many in EARLIER.items()
+        for n in range(how_many)
+    ]
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for tweet in tweets:
+            producer.send("twitter-topic", key=tweet.key, value=tweet.to_json())
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=10)
+    return len(tweets)
 
 
 def _wait(what: str, ready: object, stack: Stack, deadline: float) -> None:
@@ -80,7 +114,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         **os.environ,
         "DATA_DIR": str(tmp / "data"),
         "SEARCH__TANTIVY_PATH": str(tmp / "index"),
-        "MONITORING": "false",
+        "MONITORING": "true",  # Debian's Prometheus: the Pipeline page's history charts
         **{f"PORTS__{name}": str(port) for name, port in running.ports.items()},
     }
     with running.log.open("w") as out:
@@ -95,7 +129,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         _wait("tweetpipe up", lambda: "tweetpipe is running" in running.log.read_text(),
               running, deadline)  # fmt: skip
         assert f"web client        {running.web}" in running.log.read_text()
-        auth = {"Authorization": f"Bearer {running.token()}"}
+        expected = TWEETS + _publish_earlier_tweets(f"127.0.0.1:{running.ports['BROKER']}")
+        auth = running.auth()
 
         def indexed() -> bool:
             reply = httpx.get(
@@ -104,7 +139,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 headers=auth,
                 timeout=10,
             )
-            return reply.status_code == 200 and reply.json()["total"] >= TWEETS
+            return reply.status_code == 200 and reply.json()["total"] >= expected
 
         def counted() -> bool:
             reply = httpx.get(
@@ -157,6 +192,47 @@ def no_traceback(page: Page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
+def drawn_bars(chart: Locator) -> dict[str, int]:
+    """What a Vega-Lite bar chart drew: each bar's x label → its value, read from the SVG
+    marks Vega rendered (their ARIA labels), after checking every bar has a visible height."""
+    bars = chart.locator('[aria-roledescription="bar"]')
+    expect(bars.first).to_be_attached(timeout=20_000)
+    drawn: dict[str, int] = {}
+    for bar in bars.all():
+        box = bar.bounding_box()
+        assert box is not None
+        assert box["height"] > 0
+        assert box["width"] > 0
+        label = str(bar.get_attribute("aria-label"))
+        match = re.fullmatch(r".*: (\d\d:\d\d); tweets: ([\d,]+)", label)
+        assert match, label
+        drawn[match[1]] = int(match[2].replace(",", ""))
+    return drawn
+
+
+def drawn_lines(chart: Locator) -> set[str]:
+    """The series a Vega-Lite line chart drew as lines (at least two points), by the names in
+    their ARIA labels."""
+    lines = chart.locator('g.mark-line [aria-roledescription="line mark"]')
+    return {
+        str(line.get_attribute("aria-label")).rsplit(": ", 1)[-1]
+        for line in lines.all()
+        if "L" in str(line.get_attribute("d"))
+    }
+
+
+def lines_drawn(chart: Locator, wanted: set[str], at_least: int = 1) -> set[str]:
+    """`drawn_lines` once it includes `wanted` (and `at_least` lines): the page redraws its
+    history every 15 s, and a young Prometheus has only a few points."""
+    deadline = time.monotonic() + 90  # a guard, not a measurement
+    while True:
+        drawn = drawn_lines(chart)
+        if wanted <= drawn and len(drawn) >= at_least:
+            return drawn
+        assert time.monotonic() < deadline, f"lines drawn: {drawn}, wanted {wanted}"
+        chart.page.wait_for_timeout(1000)
+
+
 def test_sign_in_search_trends_pipeline_and_sign_out(stack: Stack, browser: Browser) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 2000})
     page.goto(stack.web + "/trends")
@@ -183,6 +259,21 @@ def test_sign_in_search_trends_pipeline_and_sign_out(stack: Stack, browser: Brow
     expect(marks.first).to_be_visible()
     assert {m.lower() for m in marks.all_inner_texts()} == {"kafka"}
     assert page.locator(".tp-hit").count() == 10
+    # The per-minute chart draws one bar per minute the API reports, at its count.
+    reply = httpx.get(
+        stack.url("GATEWAY", "/elastic-query-service/documents/search"),
+        params={"q": "kafka", "size": 1},
+        headers=stack.auth(),
+    )
+    buckets = reply.json()["aggregations"]["per_minute"]
+    expected = {
+        datetime.fromisoformat(b["start"]).astimezone(UTC).strftime("%H:%M"): b["count"]
+        for b in buckets
+    }
+    assert len(expected) >= len(EARLIER)
+    chart = page.locator('[data-testid="stVegaLiteChart"]').first
+    assert drawn_bars(chart) == expected
+    assert "0.000000" not in chart.inner_text()
     no_traceback(page)
     shot(page, "03-search-kafka")
 
@@ -198,7 +289,21 @@ def test_sign_in_search_trends_pipeline_and_sign_out(stack: Stack, browser: Brow
     page.get_by_role("link", name="Pipeline").click()
     expect(page.get_by_text("Tweets indexed")).to_be_visible(timeout=20_000)
     indexed = page.locator('[data-testid="stColumn"]').filter(has_text="Tweets indexed")
-    expect(indexed).to_contain_text(f"{TWEETS} in total", timeout=20_000)
+    every = TWEETS + sum(EARLIER.values())
+    expect(indexed).to_contain_text(f"{every} in total", timeout=20_000)
+    # History from the stack's Prometheus, drawn with the dashboards' PromQL.
+    expect(page.get_by_text("No history charts")).to_have_count(0)
+
+    def history(key: str) -> Locator:
+        return page.locator(f".st-key-history-{key}")
+
+    # (The generator stopped after its tweets, before Prometheus started: no "produced" line.)
+    lines_drawn(history("throughput"), {"indexed", "counted", "analytics records stored"})
+    groups = {"kafka-to-elastic", "kafka-streams", "kafka-streams-counter", "analytics-service"}
+    lines_drawn(history("lag"), groups)
+    lines_drawn(history("breakers"), {"elastic-query-service"})  # by route
+    lines_drawn(history("latency"), set(), at_least=1)  # p99 per service that was called
+    expect(history("dead-letters")).to_contain_text("Dead letters per second, by stage and error")
     no_traceback(page)
     shot(page, "05-pipeline")
 

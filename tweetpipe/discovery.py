@@ -105,6 +105,11 @@ def instance_spec(
         "version": _service_version(),
         "profile": settings.profile,
         "management.port": str(port),
+        # Prometheus finds instances through the registry (eureka_sd_configs in
+        # infra/prometheus/prometheus.yml): scrape this one, there, as its application name.
+        "prometheus.scrape": "true",
+        "prometheus.path": "/metrics",
+        "prometheus.job": settings.application,
         **eureka.metadata,
     }
     return InstanceSpec(

@@ -6,12 +6,22 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from tweetpipe.text import MAX_WORD_LENGTH
 
 SCHEMA_VERSION = 1
-MAX_TEXT_LENGTH = 280
+CLASSIC_TEXT_LENGTH = 280
+"""The classic tweet's limit: what the generator writes. Readers admit far longer posts."""
+MAX_LIST_ITEMS = 1000
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -22,19 +32,34 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
 
 
 class Tweet(BaseModel):
-    """A tweet as published by the generator (schema version 1)."""
+    """A tweet as published by the generator (schema version 1).
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Tolerant reader: fields this model does not know (a newer producer's) are accepted and kept
+    in `model_extra`, so `to_json()` forwards them; the search document holds only the fields
+    below. The text limit is the reader's, at the topic boundary: `tweetpipe.records` passes
+    `context={"max_text_length": n}` (the `tweets.max_text_length` setting) to `model_validate`;
+    without it (the generator, documents read back from a store) no limit applies.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
 
     schema_version: Literal[1] = 1
     id: int = Field(gt=0, lt=2**63)
     user_id: int = Field(gt=0, lt=2**63)
-    text: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
+    text: str = Field(min_length=1)
     created_at: UtcDatetime
     lang: str = Field(pattern=r"^[a-z]{2}$")
-    hashtags: list[str] = Field(default_factory=list, max_length=30)
-    mentions: list[str] = Field(default_factory=list, max_length=30)
-    keywords: list[str] = Field(default_factory=list, max_length=30)
+    hashtags: list[str] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    mentions: list[str] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    keywords: list[str] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+
+    @field_validator("text")
+    @classmethod
+    def _text_fits(cls, text: str, info: ValidationInfo) -> str:
+        limit = info.context.get("max_text_length") if isinstance(info.context, dict) else None
+        if limit is not None and len(text) > limit:
+            raise ValueError(f"String should have at most {limit} characters")
+        return text
 
     @property
     def key(self) -> bytes:
@@ -49,9 +74,15 @@ class Tweet(BaseModel):
         """Parse and validate; raises `orjson.JSONDecodeError` or `pydantic.ValidationError`."""
         return cls.model_validate(orjson.loads(data))
 
+    @property
+    def unknown_fields(self) -> dict[str, Any]:
+        """What a newer producer sent that this version does not know."""
+        return dict(self.model_extra or {})
+
     def to_document(self) -> dict[str, Any]:
-        """Plain-JSON form used by search stores (ISO-8601 UTC timestamp)."""
-        doc = self.model_dump()
+        """Plain-JSON form used by search stores (ISO-8601 UTC timestamp): the contract's fields
+        only, so an unknown field can never clash with the index mapping."""
+        doc = self.model_dump(include=set(type(self).model_fields))
         doc["created_at"] = self.created_at.isoformat().replace("+00:00", "Z")
         return doc
 
@@ -60,10 +91,10 @@ class WordCount(BaseModel):
     """A count update on `twitter-analytics-topic` (key = word): the word's total in a window.
 
     Updates for one (word, window) only grow; a consumer keeps the largest it has seen, so
-    replays and re-deliveries are harmless.
+    replays and re-deliveries are harmless. Unknown fields are ignored (tolerant reader).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     word: str = Field(min_length=1, max_length=MAX_WORD_LENGTH)
     word_count: int = Field(ge=0)

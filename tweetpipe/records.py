@@ -11,6 +11,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
 from tweetpipe.model import Tweet
+from tweetpipe.settings import TweetLimits
 from tweetpipe.tracing import SpanAttributes
 
 M = TypeVar("M", bound=BaseModel)
@@ -48,22 +49,30 @@ def describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse(record: ConsumerRecord, model: type[M]) -> M | DeadLetter:
-    """The record's JSON value as `model`, or the dead letter that says why it is not one."""
+def parse(
+    record: ConsumerRecord, model: type[M], context: dict[str, object] | None = None
+) -> M | DeadLetter:
+    """The record's JSON value as `model`, or the dead letter that says why it is not one.
+
+    `context` goes to the model's validators (the tweet's text limit). Fields the model does
+    not know never make a dead letter (tolerant reader)."""
     if record.value is None:
         return DeadLetter(record, "EmptyValue", "record has no value")
     try:
-        return model.model_validate(orjson.loads(record.value))
+        return model.model_validate(orjson.loads(record.value), context=context)
     except orjson.JSONDecodeError as exc:
         return DeadLetter(record, "MalformedJson", str(exc))
     except ValidationError as exc:
         return DeadLetter(record, "SchemaViolation", describe(exc))
 
 
-def decode(records: Iterable[ConsumerRecord]) -> DecodedBatch:
+def decode(records: Iterable[ConsumerRecord], limits: TweetLimits | None = None) -> DecodedBatch:
+    """Tweets from `twitter-topic`; one whose text is longer than the limit (the service's
+    `tweets` settings, the default's unless given) is a dead letter."""
     batch = DecodedBatch()
+    context: dict[str, object] = {"max_text_length": (limits or TweetLimits()).max_text_length}
     for record in records:
-        tweet = parse(record, Tweet)
+        tweet = parse(record, Tweet, context)
         if isinstance(tweet, DeadLetter):
             batch.dead.append(tweet)
         else:

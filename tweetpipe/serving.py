@@ -3,7 +3,8 @@
 Logging stays ours (ECS JSON from `tweetpipe.logs`, so `log_config=None`) and per-request
 access lines are off: the HTTP metrics and traces already record every request. Requests are
 parsed by httptools (C) rather than h11 (pure Python): parsing is a fixed cost of every request,
-paid on the event loop that every other request waits for.
+paid on the event loop that every other request waits for. Every app is served behind
+`tweetpipe.header_guard` (a repeated `Authorization` header is a 400, whatever the app).
 """
 
 from __future__ import annotations
@@ -13,12 +14,19 @@ import gc
 import uvicorn
 from starlette.types import ASGIApp
 
+from tweetpipe.header_guard import SingleValuedHeaders
+
 
 def make_server(app: ASGIApp, host: str, port: int) -> uvicorn.Server:
     """A uvicorn server for `app`, for callers that need the handle (to stop it, to see its
     sockets); everyone else calls `serve`."""
     config = uvicorn.Config(
-        app, host=host, port=port, http="httptools", log_config=None, access_log=False
+        SingleValuedHeaders(app),
+        host=host,
+        port=port,
+        http="httptools",
+        log_config=None,
+        access_log=False,
     )
     return uvicorn.Server(config)
 

@@ -20,6 +20,16 @@ Profile = Literal["local", "docker"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def project_path(path: Path) -> Path:
+    """Where a relative single-machine path (the index, the data directory) lives: under the
+    project's checkout when tweetpipe runs from one, so `tweetpipe up` and `tweetpipe search`
+    agree wherever they are started; outside a checkout, under the working directory."""
+    if path.is_absolute():
+        return path
+    base = REPO_ROOT if (REPO_ROOT / "pyproject.toml").is_file() else Path.cwd()
+    return base / path
+
+
 class KafkaSettings(BaseModel):
     bootstrap_servers: str = "127.0.0.1:9092"
     """Comma-separated `host:port` list."""
@@ -124,6 +134,15 @@ class AuthSettings(BaseModel):
         return self.jwks_url or f"{self.issuer_url.rstrip('/')}/protocol/openid-connect/certs"
 
 
+class TweetLimits(BaseModel):
+    """What every consumer of `twitter-topic` admits (the same rule in each, so a post is
+    indexed and counted, or dead-lettered by both). Unknown fields are always admitted."""
+
+    max_text_length: int = Field(default=25_000, ge=1)
+    """Code points. The default admits the platform's long posts (25,000 characters); the
+    generator writes classic 280-character tweets."""
+
+
 class BatchOptions(BaseModel):
     """Settings every batch → write → commit stage has; stages subclass it to add their own."""
 
@@ -158,6 +177,7 @@ class ServiceSettings(BaseSettings):
     log_file: Path | None = None
     data_dir: Path = Path(".tweetpipe")
     kafka: KafkaSettings = KafkaSettings()
+    tweets: TweetLimits = TweetLimits()
     admin: AdminSettings = AdminSettings()
     tracing: TracingSettings = TracingSettings()
     eureka: EurekaSettings = EurekaSettings()

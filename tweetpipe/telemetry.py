@@ -1,6 +1,7 @@
-"""Tracing (OpenTelemetry → Zipkin) and HTTP metrics, switched on the same way in every service.
+"""Tracing (OpenTelemetry → Zipkin and/or OTLP) and HTTP metrics, the same way in every service.
 
-Tracing is off unless `tracing.zipkin_endpoint` is set, and then costs nothing: the SDK and the
+Tracing is off unless `tracing.zipkin_endpoint` or the standard `OTEL_*` variables ask for an
+exporter (`tweetpipe.trace_exporters`), and then costs nothing: the SDK and the
 instrumentations are imported only when it is on, and hot loops check `tracing_enabled()`.
 HTTP metrics are always on: they land in the default Prometheus registry that `/metrics` serves.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -17,6 +19,7 @@ import httpx
 from fastapi import FastAPI
 from opentelemetry import trace
 
+from tweetpipe import trace_exporters
 from tweetpipe.http_metrics import instrument_http_metrics
 from tweetpipe.settings import TracingSettings
 from tweetpipe.tracing import tracing_enabled
@@ -50,16 +53,16 @@ class Telemetry:
 
 
 def start_tracing(service: str, settings: TracingSettings) -> Telemetry:
-    """Install the SDK with the Zipkin exporter and the client instrumentations, once.
+    """Install the SDK with the chosen exporters and the client instrumentations, once.
 
     Called by each service at start-up, before it builds clients and apps. Spans still queued
     are flushed at interpreter exit (services exit normally on SIGTERM) or by `shutdown()`.
     """
-    if settings.zipkin_endpoint is None:
+    exporters = trace_exporters.chosen(settings, os.environ)
+    if not exporters:
         return Telemetry(service, None)
     if tracing_enabled():
         raise RuntimeError("tracing is already installed in this process")
-    from opentelemetry.exporter.zipkin.json import ZipkinExporter
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.kafka import KafkaInstrumentor
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -73,21 +76,24 @@ def start_tracing(service: str, settings: TracingSettings) -> Telemetry:
         sampler=sampler(settings.sample_ratio),
         shutdown_on_exit=False,  # our own exit hook below, so shutdown() and exit flush once
     )
-    exporter = ZipkinExporter(endpoint=settings.zipkin_endpoint, timeout=settings.export_timeout_s)
-    provider.add_span_processor(
-        BatchSpanProcessor(exporter, max_queue_size=settings.max_queue_size)
-    )
+    for name in exporters:
+        provider.add_span_processor(
+            BatchSpanProcessor(
+                trace_exporters.build(name, settings), max_queue_size=settings.max_queue_size
+            )
+        )
     trace.set_tracer_provider(provider)
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     KafkaInstrumentor().instrument(tracer_provider=provider)
     # Elasticsearch: the 8.x client creates its own spans through the global provider.
     telemetry = Telemetry(service, provider.shutdown)  # shutdown flushes the batch processor
     atexit.register(telemetry.shutdown)
+    where = " and ".join(trace_exporters.describe(n, settings, os.environ) for n in exporters)
     log.info(
         "tracing to %s (sample ratio %g)",
-        settings.zipkin_endpoint,
+        where,
         settings.sample_ratio,
-        extra={"tracing.endpoint": settings.zipkin_endpoint},
+        extra={"tracing.exporters": ",".join(exporters)},
     )
     return telemetry
 

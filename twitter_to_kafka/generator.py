@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from faker import Faker
 
-from tweetpipe.model import MAX_TEXT_LENGTH, Tweet
+from tweetpipe.model import CLASSIC_TEXT_LENGTH, Tweet
 from twitter_to_kafka.settings import GeneratorOptions
 
 # Share of tweets per language, roughly as on the public stream; locales with Faker word lists.
@@ -167,8 +167,8 @@ class TweetGenerator:
             sentence += "."
         parts = [f"@{m}" for m in mentions] + [sentence] + [f"#{h}" for h in hashtags]
         text = " ".join(parts)
-        if len(text) > MAX_TEXT_LENGTH:
-            text = text[: MAX_TEXT_LENGTH - 1].rsplit(" ", 1)[0] + "…"
+        if len(text) > CLASSIC_TEXT_LENGTH:
+            text = text[: CLASSIC_TEXT_LENGTH - 1].rsplit(" ", 1)[0] + "…"
             hashtags = [h for h in hashtags if f"#{h}" in text]
             mentions = [m for m in mentions if f"@{m}" in text]
         return text, hashtags, mentions, lang

@@ -3,11 +3,12 @@ reach this app (the base of the login redirect), and which `/metrics` the Pipeli
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, Field, SecretStr
 
-from tweetpipe.settings import AdminSettings, ServiceSettings
+from tweetpipe.settings import REPO_ROOT, AdminSettings, ServiceSettings
 
 LOCAL_METRICS_URLS = {
     "twitter-to-kafka": "http://127.0.0.1:8081/metrics",
@@ -43,6 +44,13 @@ class PipelineSettings(BaseModel):
     metrics_urls: dict[str, str] = Field(default_factory=lambda: dict(LOCAL_METRICS_URLS))
     """Service name → its Prometheus `/metrics` URL (`PIPELINE__METRICS_URLS` as a JSON object)."""
     timeout_s: float = Field(default=2.0, gt=0)
+    prometheus_url: str | None = None
+    """The Prometheus the history charts read (`tweetpipe up` sets its own); unset: no history,
+    the page shows the figures from `metrics_urls` and says why."""
+    scrape_interval_s: float = Field(default=5.0, gt=0)
+    """That Prometheus' scrape interval: `$__rate_interval` is computed from it, as in Grafana."""
+    dashboards_dir: Path = REPO_ROOT / "infra" / "grafana" / "dashboards"
+    """The Grafana dashboard files whose PromQL the charts run."""
 
 
 class WebClientSettings(ServiceSettings):

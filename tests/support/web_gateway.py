@@ -47,7 +47,9 @@ def tweet(i: int) -> DocumentV2:
         text += " <script>alert(1)</script> & more"
     return DocumentV2(
         id=1_000 + i,
+        id_str=str(1_000 + i),
         user_id=500 + i % 4,
+        user_id_str=str(500 + i % 4),
         text=text,
         created_at=BASE_TIME + timedelta(seconds=20 * i),
         links=Links(self=f"/documents/{1_000 + i}", author=f"/documents/search?user_id={500 + i}"),

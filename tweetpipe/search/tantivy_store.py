@@ -28,7 +28,7 @@ from cachetools import LRUCache
 from pydantic import ValidationError
 from tantivy import FieldType, Occur, Order, Query
 
-from tweetpipe.model import MAX_TEXT_LENGTH, Tweet
+from tweetpipe.model import Tweet
 from tweetpipe.search.base import (
     BulkResult,
     Hit,
@@ -51,6 +51,9 @@ from tweetpipe.settings import SearchSettings
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_HEAP_PER_THREAD = 16_000_000
 """tantivy refuses less than ~15 MB of indexing heap per writer thread."""
+HIGHLIGHT_MAX_CHARS = 1_000_000
+"""A fragment as long as any post: the whole text in one fragment, as Elasticsearch's
+`number_of_fragments: 0` gives."""
 AGGREGATION_CACHE_SIZE = 256
 """Aggregation results kept per index generation, like Elasticsearch's shard request cache."""
 
@@ -368,7 +371,7 @@ class TantivyStore(AggregationsFromJson):
             snippets = tantivy.SnippetGenerator.create(
                 searcher, _text_query(query.text), SCHEMA, "text"
             )
-            snippets.set_max_num_chars(MAX_TEXT_LENGTH * 4)  # the whole tweet, one fragment
+            snippets.set_max_num_chars(HIGHLIGHT_MAX_CHARS)
         hits = []
         for score, address in scored:
             doc = searcher.doc(address)

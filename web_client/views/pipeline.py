@@ -1,5 +1,10 @@
-"""Pipeline page: tweets per second produced, indexed and counted, consumer lag and dead
-letters, from each service's Prometheus `/metrics` (its admin port, not the gateway).
+"""Pipeline page: history charts from Prometheus (tweets/s per stage, consumer lag per group,
+dead letters, request p99 per service, breaker state) over a chosen range, then tweets per
+second produced, indexed and counted, consumer lag and dead letters right now, from each
+service's Prometheus `/metrics` (its admin port, not the gateway).
+
+The charts run the Grafana dashboards' own PromQL (`web_client.history`). Without Prometheus the
+page says why and shows the current figures only.
 
 Rates need two scrapes: the page keeps the previous one in the session and, on its first
 render, takes a second one a second after the first.
@@ -11,11 +16,13 @@ import time
 
 import streamlit as st
 
-from web_client import metrics, session, ui
+from web_client import history, metrics, session, ui
+from web_client.history import ChartData, NoHistory
 from web_client.metrics import Snapshot
 from web_client.render import count, per_second
 
 REFRESH_S = 3
+HISTORY_REFRESH_S = 15
 PREVIOUS = "tp_metrics_previous"
 FIRST_GAP_S = 1.0
 
@@ -25,7 +32,71 @@ def render() -> None:
     if session.access_token() is None:
         session.sign_in_prompt("to watch the pipeline")
         return
+    st.fragment(_history, run_every=HISTORY_REFRESH_S)()
+    st.subheader("Now")
     ui.refreshing(_figures, REFRESH_S, key="pipeline-auto")
+
+
+def _history() -> None:
+    settings = session.resources().settings.pipeline
+    heading, picker = st.columns([3, 1], vertical_alignment="bottom")
+    heading.subheader("History")
+    label = picker.selectbox("Over the last", list(history.RANGES), key="pipeline-range")
+    found = history.fetch(settings, history.RANGES[label or "15 minutes"])
+    if isinstance(found, NoHistory):
+        st.info(
+            f"**No history charts:** {found.reason}. The figures below are read from each "
+            "service's `/metrics` now.",
+            icon=":material/monitoring:",
+        )
+        return
+    left, right = st.columns(2, gap="large")
+    for index, chart in enumerate(found):
+        with left if index % 2 == 0 else right:
+            _chart(chart)
+
+
+def _chart(chart: ChartData) -> None:
+    with st.container(key=f"history-{chart.key}"):
+        st.markdown(f"**{chart.title}**")
+        if chart.series:
+            _lines(chart)
+        else:
+            st.caption("No data in this range yet.")
+
+
+def _lines(chart: ChartData) -> None:
+    rows = [
+        {"time": point.at.isoformat(), "series": series.name, "value": point.value}
+        for series in chart.series
+        for point in series.points
+    ]
+    # A flat zero line would get a [0, 0] axis labelled 0.000000: keep some room above zero.
+    room = {"seconds": 0.01, "state": 2}.get(chart.unit, 1)
+    y: dict[str, object] = {
+        "field": "value",
+        "type": "quantitative",
+        "title": chart.unit,
+        "scale": {"domain": {"unionWith": [0, room]}},
+    }
+    if chart.unit == "state":
+        y["scale"] = {"domain": [0, 2]}
+        y["axis"] = {"values": [0, 1, 2], "format": "d"}
+    spec = {
+        "description": chart.title,
+        "mark": {"type": "line", "interpolate": "step-after" if chart.unit == "state" else "linear",
+                 "tooltip": True},
+        "height": 200,
+        "encoding": {
+            "x": {"field": "time", "type": "temporal", "title": None,
+                  "scale": {"type": "utc"},
+                  "axis": {"format": "%H:%M", "tickMinStep": 60_000}},
+            "y": y,
+            "color": {"field": "series", "type": "nominal", "title": None,
+                      "legend": {"orient": "bottom", "columns": 2, "labelLimit": 260}},
+        },
+    }  # fmt: skip
+    st.vega_lite_chart(rows, spec, width="stretch")
 
 
 def _take() -> tuple[Snapshot, Snapshot]:

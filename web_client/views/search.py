@@ -243,4 +243,4 @@ def _histogram(buckets: list[DateBucket]) -> None:
             "y": {"field": "tweets", "type": "quantitative", "title": None},
         },
     }
-    st.vega_lite_chart({"values": values}, spec, width="stretch")
+    st.vega_lite_chart(values, spec, width="stretch")
