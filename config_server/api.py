@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from config_server.backends import ConfigBackend
 from config_server.ciphers import Cipher, InvalidCipher
 from config_server.environment import DOCUMENT, Environment, Format, build_environment, render
-from config_server.metrics import REQUESTS
+from config_server.metrics import REQUESTS, SERVED
 from config_server.security import User
 
 router = APIRouter()
@@ -123,6 +123,7 @@ def _environment(
 ) -> Response:
     environment = build_environment(backend, cipher, application, profiles, label)
     REQUESTS.labels("environment", "ok").inc()
+    SERVED.labels(application, profiles).inc()
     return Response(environment.model_dump_json(by_alias=True), media_type="application/json")
 
 

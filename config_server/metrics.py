@@ -14,3 +14,9 @@ INVALID_CIPHERS = Counter(
     "tweetpipe_config_invalid_ciphers_total",
     "{cipher} values that could not be decrypted (served as invalid.<key>)",
 )
+SERVED = Counter(
+    "tweetpipe_config_environments_served_total",
+    "Environments served, by application and profiles: which service read which profile "
+    "(callers are authenticated, so the label values are the deployment's own names)",
+    ["application", "profiles"],
+)

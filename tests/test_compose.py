@@ -163,7 +163,23 @@ def test_the_readme_commands_are_the_validated_combinations() -> None:
 
 def test_every_compose_file_is_validated() -> None:
     on_disk = sorted(p.name for p in COMPOSE_DIR.glob("*.yml"))
-    assert on_disk == sorted(EVERYTHING)
+    assert on_disk == sorted([*EVERYTHING, "rehearsal.yml"])
+
+
+def test_the_rehearsal_override_merges_and_replaces_only_the_unobtainable_images() -> None:
+    result = compose([*EVERYTHING, "rehearsal.yml"], "config")
+    assert result.returncode == 0, result.stderr
+    rehearsed = yaml.safe_load(result.stdout)["services"]
+    changed = {
+        name for name, s in rehearsed.items() if s.get("image") != services()[name].get("image")
+    }
+    assert changed == {
+        "kafka-controller", "kafka-broker-1", "kafka-broker-2", "kafka-broker-3",
+        "kafka-init-topics", "elastic-1", "elastic-2", "elastic-3", "keycloak", "postgres",
+        "redis", "prometheus", "eureka", "zipkin",
+    }  # fmt: skip
+    for name in python_services():
+        assert rehearsed[name] == services()[name], f"the rehearsal changes {name}"
 
 
 def test_every_variable_is_pinned_in_env_file() -> None:
@@ -329,3 +345,31 @@ def test_services_wait_for_what_they_need() -> None:
     sink_needs = services()["kafka-to-elastic"]["depends_on"]
     assert sink_needs["kafka-init-topics"] == {"condition": "service_completed_successfully"}
     assert sink_needs["elastic-1"] == {"condition": "service_healthy"}
+
+
+def test_every_volume_mount_point_is_in_the_image_owned_by_the_service_user() -> None:
+    """Docker makes a missing mount point, and a new named volume on it, root's: the service
+    (uid 10001) could not write there. The rehearsal checks the built image too."""
+    dockerfile = DOCKERFILE.read_text().replace("\\\n", " ")
+    (create,) = re.findall(r"mkdir -p ([^&\n]+)", dockerfile)
+    (chown,) = re.findall(r"chown tweetpipe ([^&\n]+)", dockerfile)
+    made, owned = set(create.split()), set(chown.split())
+    targets = {
+        volume.split(":")[1]
+        for name in python_services()
+        for volume in services()[name].get("volumes", [])
+    }
+    assert "/data/streams" in targets
+    for target in targets:
+        assert any(target == m or m.startswith(target + "/") for m in made), target
+        assert target in owned, f"{target} is not the service user's"
+
+
+def test_every_service_listens_on_the_port_its_healthcheck_probes() -> None:
+    """`ADMIN__HOST` alone would leave the admin section's port at 0 (a random port): the docker
+    profile found by the rehearsal listening nowhere its health check, scrape or route looked."""
+    for name in python_services():
+        url = health_url(services()[name])
+        assert url is not None, name
+        env = services()[name]["environment"]
+        assert str(env.get("ADMIN__PORT")) == str(urlparse(url).port), name

@@ -32,9 +32,9 @@ SERVICE = "dev-issuer"
 log = logging.getLogger(__name__)
 
 
-def create_app(issuer: Issuer, base_url: str) -> FastAPI:
+def create_app(issuer: Issuer, base_url: str, backchannel_dynamic: bool = False) -> FastAPI:
     app = FastAPI(title=SERVICE, docs_url=None, redoc_url=None)
-    app.include_router(realm_router(issuer, base_url))
+    app.include_router(realm_router(issuer, base_url, backchannel_dynamic))
     app.include_router(admin_router(SERVICE, {}))
     app.add_exception_handler(OAuth2Error, _oauth_error)
     return app
@@ -78,5 +78,5 @@ def run(settings: IssuerSettings) -> int:
         len(realm.clients),
     )
     log.info("issuer %s/realms/%s on http://%s:%d", base_url, realm.name, host, port)
-    serve(create_app(issuer, base_url), host, port)
+    serve(create_app(issuer, base_url, settings.backchannel_dynamic), host, port)
     return 0

@@ -26,7 +26,10 @@ def _form_request(request: Request, values: dict[str, str], endpoint: str = "tok
     return FormRequest(request.method, str(request.url), request.headers, values, endpoint)
 
 
-def realm_router(issuer: Issuer, base_url: str) -> APIRouter:
+def realm_router(issuer: Issuer, base_url: str, backchannel_dynamic: bool = False) -> APIRouter:
+    """`backchannel_dynamic`: as Keycloak's `KC_HOSTNAME_BACKCHANNEL_DYNAMIC`, the discovery
+    document names the token, userinfo and keys endpoints at the URL it was fetched from (a
+    container's `http://keycloak:8080`), the issuer and the browser's endpoints at `base_url`."""
     realm = issuer.realm
     realm_url = f"{base_url}/realms/{realm.name}"
     oidc = f"{realm_url}/protocol/openid-connect"
@@ -46,14 +49,19 @@ def realm_router(issuer: Issuer, base_url: str) -> APIRouter:
         }
 
     @router.get("/.well-known/openid-configuration")
-    def discovery() -> dict[str, Any]:
+    def discovery(request: Request) -> dict[str, Any]:
+        back = oidc
+        if backchannel_dynamic:
+            back = (
+                f"{str(request.base_url).rstrip('/')}/realms/{realm.name}/protocol/openid-connect"
+            )
         return {
             "issuer": realm_url,
             "authorization_endpoint": f"{oidc}/auth",
-            "token_endpoint": f"{oidc}/token",
-            "userinfo_endpoint": f"{oidc}/userinfo",
+            "token_endpoint": f"{back}/token",
+            "userinfo_endpoint": f"{back}/userinfo",
             "end_session_endpoint": f"{oidc}/logout",
-            "jwks_uri": f"{oidc}/certs",
+            "jwks_uri": f"{back}/certs",
             "grant_types_supported": [
                 "authorization_code",
                 "password",

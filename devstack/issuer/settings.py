@@ -23,6 +23,10 @@ class IssuerSettings(ServiceSettings):
     """PEM of the signing key; default `<data_dir>/issuer-key.pem` (created when missing)."""
     public_url: str | None = None
     """How clients reach the issuer (the `iss` prefix); default http://{host}:{port}."""
+    backchannel_dynamic: bool = False
+    """Keycloak's `KC_HOSTNAME_BACKCHANNEL_DYNAMIC`: a discovery document fetched at another URL
+    than `public_url` (a container's service name) names its token, userinfo and keys endpoints
+    there; the issuer in tokens and the login and logout pages stay at `public_url`."""
     allow_remote: bool = False
     """Bind a non-loopback address. The dev issuer is not an identity server for production."""
     access_token_lifespan_s: int | None = Field(default=None, ge=1)

@@ -1,0 +1,40 @@
+"""kafka-init-topics in the rehearsal: the pipeline's topics, as kafka_cluster.yml creates them
+with kafka-topics.sh (no Kafka image here; the broker is Tansu). Exits 0 once they exist."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+SERVERS = "kafka-broker-1:9092,kafka-broker-2:9092,kafka-broker-3:9092"
+TOPICS = {"twitter-topic": 3, "twitter-analytics-topic": 3, "twitter-dlq": 1}
+
+
+def main() -> int:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=SERVERS, client_id="kafka-init-topics")
+            break
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                print(f"no broker at {SERVERS}: {exc}", file=sys.stderr)
+                return 1
+            time.sleep(1)
+    for name, partitions in TOPICS.items():
+        topic = NewTopic(name, partitions, 3, topic_configs={"min.insync.replicas": "2"})
+        try:
+            admin.create_topics([topic])
+            print(f"created {name} ({partitions} partitions)")
+        except TopicAlreadyExistsError:
+            print(f"{name} exists")
+    print(sorted(admin.list_topics()))
+    admin.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
