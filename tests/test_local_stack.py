@@ -47,17 +47,7 @@ def test_up_runs_the_pipeline_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
         store.close()
 
         # every API wants a token from the dev issuer `tweetpipe up` runs
-        token = httpx.post(
-            f"http://127.0.0.1:{ports['ISSUER']}/realms/microservices-realm"
-            "/protocol/openid-connect/token",
-            data={
-                "grant_type": "password",
-                "username": "app_super_user",
-                "password": "welcome",
-                "client_id": "elastic-query-web-client",
-                "client_secret": "elastic-query-web-client-secret",
-            },
-        ).json()["access_token"]
+        token = up.token()
         auth = bearer(token)
 
         # the stream stage counts the same tweets

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.support.issuer import demo_user_token
 from tests.support.podman import Engine, EngineUnavailable, HealthTicker
 from tests.support.ports import free_port
 from tweetpipe.settings import REPO_ROOT
@@ -211,20 +212,7 @@ def claims(token: str) -> dict[str, Any]:
 
 def token(cluster: Cluster) -> str:
     """A user's token from the issuer at its browser-facing URL (Keycloak's KC_HOSTNAME)."""
-    reply = httpx.post(
-        cluster.url("KEYCLOAK_PORT", f"/realms/{REALM}/protocol/openid-connect/token", "localhost"),
-        data={
-            "grant_type": "password",
-            "username": "app_super_user",
-            "password": "welcome",
-            "client_id": "elastic-query-web-client",
-            "client_secret": "elastic-query-web-client-secret",
-        },
-        timeout=10,
-    )
-    reply.raise_for_status()
-    access: str = reply.json()["access_token"]
-    return access
+    return demo_user_token(cluster.url("KEYCLOAK_PORT", f"/realms/{REALM}", "localhost"))
 
 
 def census(cluster: Cluster) -> dict[str, Any]:

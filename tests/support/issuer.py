@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -113,3 +114,22 @@ class DevIssuer:
 def bearer(token: str | None) -> dict[str, str]:
     """The `Authorization` header for `token`; no header for None."""
     return {"Authorization": f"Bearer {token}"} if token is not None else {}
+
+
+def demo_user_token(realm_url: str, username: str = "app_super_user") -> str:
+    """A demo user's access token by the password grant, from an issuer the test did not start
+    itself (`tweetpipe up`'s dev issuer, Keycloak's stand-in in the rehearsal)."""
+    reply = httpx.post(
+        f"{realm_url}/protocol/openid-connect/token",
+        data={
+            "grant_type": "password",
+            "username": username,
+            "password": PASSWORD,
+            "client_id": WEB_CLIENT,
+            "client_secret": client_secret(WEB_CLIENT),
+        },
+        timeout=10,
+    )
+    reply.raise_for_status()
+    token: str = reply.json()["access_token"]
+    return token

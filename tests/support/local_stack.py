@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.issuer import demo_user_token
 from tests.support.ports import free_port
 from tweetpipe.search import open_store
 from tweetpipe.settings import SearchSettings
@@ -105,19 +106,9 @@ class UpProcess:
             store.close()
 
     def token(self) -> str:
-        reply = httpx.post(
+        return demo_user_token(
             f"http://127.0.0.1:{self.ports['ISSUER']}/realms/microservices-realm"
-            "/protocol/openid-connect/token",
-            data={
-                "grant_type": "password",
-                "username": "app_super_user",
-                "password": "welcome",
-                "client_id": "elastic-query-web-client",
-                "client_secret": "elastic-query-web-client-secret",
-            },
-            timeout=10,
         )
-        return str(reply.json()["access_token"])
 
     def word_count(self, word: str, token: str) -> int | None:
         url = f"http://127.0.0.1:{self.ports['KAFKA_STREAMS']}/get-word-count-by-word/{word}"
