@@ -4,9 +4,10 @@
 
 Runs `tweetpipe up --rate RATE` (every port free, data in a temporary directory) for
 `--duration-s`, samples every process's resident memory (VmRSS) every `--sample-s`, and prints
-per process the peak over the first and the last `--window-s`, and the growth between them per
-hour. Also: tweets produced and indexed, the data directory on disk, and the Ctrl-C drain at
-the end. The last line printed is one JSON object.
+per process the peak over the first and the last `--window-s` and over the whole run, and the
+growth between the windows per hour. Also: tweets produced (over every run of the generator: a
+broker recycle stops and restarts it) and indexed after the Ctrl-C drain, broker recycles, the
+data directory on disk. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
-from tests.support.local_stack import UpProcess
+from tests.support.local_stack import UpProcess, generator_runs
 
 MB = 1024 * 1024
 
@@ -56,6 +57,11 @@ def pids(up: UpProcess) -> dict[str, int]:
 
 
 def produced(up: UpProcess) -> float:
+    """So far: the finished runs of the generator (each said how many) and the current one."""
+    return sum(generator_runs(up.text())) + produced_by_current_run(up)
+
+
+def produced_by_current_run(up: UpProcess) -> float:
     url = f"http://127.0.0.1:{up.ports['TWITTER_TO_KAFKA']}/metrics"
     try:
         text = httpx.get(url, timeout=5).text
@@ -99,8 +105,6 @@ def main() -> None:
                 )
                 next_report += 30
             time.sleep(args.sample_s)
-        total_produced = produced(up)
-        indexed = up.indexed()
         on_disk = disk_bytes(up.data_dir) + disk_bytes(up.index)
         drain_started = time.monotonic()
         code = up.interrupt()
@@ -108,7 +112,10 @@ def main() -> None:
     finally:
         up.kill()
     log = up.text()
-    restarts = re.findall(r"stopped \(restarts: (.*)\)", log)
+    total_produced = sum(generator_runs(log))  # every run has said its count by now
+    indexed = up.indexed()
+    restarts = re.findall(r"stopped \(restarts: (.*?)(?:, broker recycled \d+ times)?\)", log)
+    recycle_s = [int(s) for s in re.findall(r"broker recycled in (\d+)s", log)]
     drained = "drained: lag 0" in log
 
     rows = {}
@@ -123,20 +130,26 @@ def main() -> None:
         rows[name] = {
             "peak_rss_start_mb": round(start_peak / MB, 1),
             "peak_rss_end_mb": round(end_peak / MB, 1),
+            "peak_rss_run_mb": round(max(v for _, v in series) / MB, 1),
             "growth_mb_per_hour": round((end_peak - start_peak) / MB / hours, 1),
         }
-    print(f"{'process':<24} {'peak RSS, start':>16} {'peak RSS, end':>14} {'growth/h':>10}")
+    print(
+        f"{'process':<24} {'peak RSS, start':>16} {'peak RSS, end':>14} {'peak, run':>12}"
+        f" {'growth/h':>10}"
+    )
     for name, row in rows.items():
         print(
             f"{name:<24} {row['peak_rss_start_mb']:>13.1f} MB {row['peak_rss_end_mb']:>11.1f} MB"
-            f" {row['growth_mb_per_hour']:>7.1f} MB"
+            f" {row['peak_rss_run_mb']:>9.1f} MB {row['growth_mb_per_hour']:>7.1f} MB"
         )
     summary = {
         "rate": args.rate,
         "duration_s": args.duration_s,
         "window_s": args.window_s,
         "produced": total_produced,
-        "indexed_at_end": indexed,
+        "indexed_after_drain": indexed,
+        "broker_recycles": len(recycle_s),
+        "broker_recycle_s": recycle_s,
         "data_on_disk_mb": round(on_disk / MB, 1),
         "drain_s": round(drain_s, 1),
         "drained_to_zero_lag": drained,

@@ -95,6 +95,11 @@ class TansuBroker(StartStop):
         return self._process.pid if self._process is not None else None
 
     @property
+    def exit_code(self) -> int | None:
+        """The exit code once it has exited on its own (None while running or never started)."""
+        return self._process.poll() if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

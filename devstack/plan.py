@@ -96,7 +96,13 @@ def services(settings: StackSettings, generator: GeneratorRun) -> list[ServiceSp
             platform=True,
         ),
         ServiceSpec("dev-issuer", "devstack.issuer", ports.issuer, platform=True),
-        ServiceSpec("kafka-to-elastic", "kafka_to_elastic", ports.kafka_to_elastic, env=platform),
+        ServiceSpec(
+            "kafka-to-elastic",
+            "kafka_to_elastic",
+            ports.kafka_to_elastic,
+            env=platform,
+            uses_broker=True,
+        ),
         ServiceSpec(
             "kafka-streams-service",
             "kafka_streams",
@@ -106,9 +112,14 @@ def services(settings: StackSettings, generator: GeneratorRun) -> list[ServiceSp
                 **auth,
                 "STREAMS__STATE_DIR": str(settings.data_dir.resolve() / "streams"),
             },
+            uses_broker=True,
         ),
         ServiceSpec(
-            "analytics-service", "analytics_service", ports.analytics_service, env=platform | auth
+            "analytics-service",
+            "analytics_service",
+            ports.analytics_service,
+            env=platform | auth,
+            uses_broker=True,
         ),
         ServiceSpec(
             "elastic-query-service",
@@ -162,6 +173,7 @@ def services(settings: StackSettings, generator: GeneratorRun) -> list[ServiceSp
             env=platform | generator_env,
             one_shot=generator.count is not None,
             feeds_broker=True,
+            uses_broker=True,
         ),
     ]
 

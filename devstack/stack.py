@@ -12,6 +12,12 @@ SIGTERM) drains before it stops: the services that feed the broker (the generato
 then the stack waits, bounded and with progress lines, until every consuming stage has
 processed everything in the broker (`devstack.drain`), then stops Prometheus, the other
 services newest first, and the broker. A second Ctrl-C skips the wait.
+
+The memory-only broker honours no retention, so its memory grows with every record. Past a
+limit the stack recycles it the same careful way: sources stopped, stages drained, dead letters
+archived to disk, then the broker and the services that use it started again, empty. The
+stages carry on from their disk state (the word count rebases its stores onto the new topics).
+A broker that dies on its own is started again the same way, without the drain it cannot do.
 """
 
 from __future__ import annotations
@@ -33,11 +39,12 @@ import orjson
 from kafka.errors import KafkaError
 
 from devstack.broker import TansuBroker, die_with_parent
+from devstack.dead_letters import ArchiveIncomplete, archive_topic
 from devstack.drain import BacklogMeter, DrainOptions
 from devstack.prometheus import PrometheusServer
 from devstack.supervise import (
+    BrokerMemory,
     GaveUp,
-    MemoryWatch,
     RestartPolicy,
     SupervisorOptions,
     describe_exit,
@@ -62,6 +69,8 @@ class ServiceSpec:
     """Serves Prometheus `/metrics` on its admin port."""
     feeds_broker: bool = False
     """A source (the generator): stopped first on Ctrl-C, so the stages can drain the broker."""
+    uses_broker: bool = False
+    """Keeps broker state (positions, producer ids, transactions): restarted with the broker."""
 
     @property
     def health_url(self) -> str:
@@ -113,6 +122,13 @@ class _Child:
     """Stopped by the stack: its exit is expected."""
 
 
+@dataclass(frozen=True)
+class DrainResult:
+    drained: bool
+    left: str
+    """What was still unprocessed when the wait ended (empty when drained)."""
+
+
 class LocalStack:
     def __init__(
         self,
@@ -126,8 +142,10 @@ class LocalStack:
         supervisor: SupervisorOptions | None = None,
         backlog: BacklogMeter | None = None,
         drain: DrainOptions | None = None,
+        dead_letter_topic: str | None = None,
     ) -> None:
-        """`backlog`: how Ctrl-C knows the stages have caught up (none: stop without draining)."""
+        """`backlog`: how Ctrl-C knows the stages have caught up (none: stop without draining,
+        and never recycle the broker). `dead_letter_topic`: archived before a recycle."""
         self.services = services
         self.data_dir = data_dir
         self.broker = TansuBroker(broker_port, log_path=data_dir / "logs" / "broker.log")
@@ -139,15 +157,19 @@ class LocalStack:
         self._stop_requests = 0
         supervisor = supervisor or SupervisorOptions()
         self.policy = RestartPolicy(supervisor)
-        self._broker_memory = MemoryWatch(supervisor.broker_memory_warn_mb)
+        self._supervisor = supervisor
+        self._broker_memory = BrokerMemory(
+            supervisor.broker_recycle_mb, supervisor.broker_recycle_every_s
+        )
+        self._broker_started = 0.0
+        self.recycles = 0
         self._backlog = backlog
         self._drain = drain or DrainOptions()
+        self._dead_letter_topic = dead_letter_topic
 
     def start(self, ready_timeout_s: float = 120.0) -> None:
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self._renderer.say(f"starting Kafka broker (Tansu) on {self.broker.bootstrap_servers}")
-        self.broker.start()
-        self._renderer.say(f"Kafka broker started (pid {self.broker.pid})")
+        self._start_broker()
         for platform in (True, False):
             group = [(i, spec) for i, spec in enumerate(self.services) if spec.platform == platform]
             for index, spec in group:
@@ -157,6 +179,12 @@ class LocalStack:
         if self.prometheus is not None:
             self._renderer.say(f"starting Prometheus on {self.prometheus.url}")
             self.prometheus.start()
+
+    def _start_broker(self) -> None:
+        self._renderer.say(f"starting Kafka broker (Tansu) on {self.broker.bootstrap_servers}")
+        self.broker.start()
+        self._broker_started = time.monotonic()
+        self._renderer.say(f"Kafka broker started (pid {self.broker.pid})")
 
     def _spawn(self, index: int, spec: ServiceSpec) -> None:
         env = {**os.environ, **self._base_env, **spec.env, "ADMIN__PORT": str(spec.admin_port)}
@@ -207,12 +235,108 @@ class LocalStack:
             on_ready()
         while not self._stopping.wait(0.5):
             self.supervise()
-            if (mb := self._broker_memory.check(self.broker.pid)) is not None:
-                self._renderer.alarm(
-                    f"the Kafka broker holds {mb:,.0f} MB in memory and keeps every record "
-                    "(no retention on the local broker): Ctrl-C and start again to free it"
-                )
+            self._watch_broker()
         return 0
+
+    def _watch_broker(self) -> None:
+        """A broker that died is started again; one past its memory limit is recycled."""
+        now = time.monotonic()
+        code = self.broker.exit_code
+        if code is not None:
+            restart = self.policy.failed("kafka-broker", code, now - self._broker_started)
+            self._renderer.alarm(
+                f"the Kafka broker exited unexpectedly ({describe_exit(code)}) after "
+                f"{now - self._broker_started:.0f}s: the records it held are lost (what the "
+                "stages wrote to disk is kept); starting it and the services that use it again "
+                f"in {restart.delay_s:.1f}s (restart {restart.number}, failure {restart.streak} "
+                "in a row)"
+            )
+            if not self._stopping.wait(restart.delay_s):
+                self._restart_broker()
+            return
+        if (mb := self._broker_memory.over_limit(self.broker.pid, now)) is not None:
+            self.recycle_broker(mb)
+            self._broker_memory.tried(time.monotonic())
+
+    def recycle_broker(self, resident_mb: float) -> bool:
+        """Empty the memory-only broker without losing a record: stop the sources, wait until
+        every stage has processed everything, archive the dead letters to disk, then start the
+        broker and the services that use it again. Abandoned (sources started again, nothing
+        else touched) when the stages do not catch up or the archive cannot be written."""
+        if self._backlog is None:
+            return False
+        running_finite = [
+            child.spec.name
+            for child in self._children.values()
+            if child.spec.feeds_broker and child.spec.one_shot and child.process.poll() is None
+        ]
+        if running_finite:  # a counted run ends by itself: its memory is bounded by its count
+            return False
+        started = time.monotonic()
+        limit = self._supervisor.broker_recycle_mb
+        self._renderer.alarm(
+            f"the Kafka broker holds {resident_mb:,.0f} MB (limit {limit:,} MB; it keeps every "
+            "record): recycling it: stopping the sources, draining the stages, archiving the dead "
+            "letters, then starting it again empty"
+        )
+        sources = [child for child in self._children.values() if child.spec.feeds_broker]
+        for child in sources:
+            self._terminate(child, grace_s=20.0)
+        result = self._drain_backlog(recycling=True)
+        if not result.drained:
+            self._renderer.alarm(
+                f"broker recycle abandoned: drain {result.left}; sources started again"
+            )
+            self._respawn(sources)
+            return False
+        archived = ""
+        if self._dead_letter_topic is not None:
+            try:
+                archive = archive_topic(
+                    [self.broker.bootstrap_servers],
+                    self._dead_letter_topic,
+                    self.data_dir / "dead-letters",
+                )
+            except (ArchiveIncomplete, KafkaError) as exc:
+                self._renderer.alarm(f"broker recycle abandoned: dead letters not archived: {exc}")
+                self._respawn(sources)
+                return False
+            archived = (
+                f"; {archive.records:,} dead letters archived to {archive.path}"
+                if archive.path
+                else "; no dead letters to archive"
+            )
+        self._restart_broker()
+        self.recycles += 1
+        self._renderer.say(
+            f"broker recycled in {time.monotonic() - started:.0f}s (recycle {self.recycles})"
+            f"{archived}"
+        )
+        return True
+
+    def _restart_broker(self) -> None:
+        """Stop the services that use the broker and the broker; start the broker empty, then
+        the consuming stages, then (once they are up) the sources."""
+        users = [child for child in self._children.values() if child.spec.uses_broker]
+        for child in reversed(users):
+            self._terminate(child, grace_s=20.0)
+        if self._backlog is not None:
+            self._backlog.close()  # its connections are to the broker being replaced
+        self.broker.stop()
+        self._start_broker()
+        self._respawn([child for child in users if not child.spec.feeds_broker])
+        self._respawn([child for child in users if child.spec.feeds_broker])
+
+    def _respawn(self, children: list[_Child]) -> None:
+        """Start these again and wait for them to be healthy; one that fails is left to the
+        supervisor (restart with backoff), like any unexpected exit."""
+        for child in children:
+            self._spawn(child.index, child.spec)
+        for child in children:
+            try:
+                self._await_ready(child.spec, timeout_s=120.0)
+            except (RuntimeError, TimeoutError) as exc:
+                self._renderer.alarm(f"{child.spec.name} did not come back: {exc}")
 
     def supervise(self) -> None:
         """One look at every child: note unexpected exits, start those whose backoff is over."""
@@ -260,7 +384,11 @@ class LocalStack:
                 self._terminate(child, grace_s)
         if drain:
             try:
-                self._drain_backlog()
+                result = self._drain_backlog(recycling=False)
+                if not result.drained and self._stop_requests < 2:
+                    self._renderer.alarm(
+                        f"drain {result.left} (the memory-only broker loses them when it stops)"
+                    )
             except (GaveUp, KafkaError) as exc:  # still stop everything else, in order
                 self._renderer.alarm(f"drain abandoned: {exc}")
         if self.prometheus is not None:
@@ -270,7 +398,8 @@ class LocalStack:
         if self._backlog is not None:
             self._backlog.close()
         self.broker.stop()
-        self._renderer.say(f"stopped (restarts: {self.policy.summary()})")
+        recycled = f", broker recycled {self.recycles} times" if self.recycles else ""
+        self._renderer.say(f"stopped (restarts: {self.policy.summary()}{recycled})")
 
     def _terminate(self, child: _Child, grace_s: float) -> None:
         child.stopped = True
@@ -284,29 +413,32 @@ class LocalStack:
                 process.kill()
                 process.wait()
 
-    def _drain_backlog(self) -> None:
-        """Until every stage has processed everything in the broker, or the timeout."""
+    def _drain_backlog(self, *, recycling: bool) -> DrainResult:
+        """Until every stage has processed everything in the broker, or the timeout. A stop
+        request ends a recycle's wait (the stop drains by itself); a second one the stop's."""
         assert self._backlog is not None
         options = self._drain
+        again = "" if recycling else " (Ctrl-C again to stop now)"
         self._renderer.say(
             f"draining: waiting up to {options.timeout_s:.0f}s for the stages to process "
-            "everything in the broker (Ctrl-C again to stop now)"
+            f"everything in the broker{again}"
         )
         started = time.monotonic()
         next_progress = started
         empty_in_row = 0
         left: dict[str, int | None] = {}
         while time.monotonic() - started < options.timeout_s:
-            if self._stop_requests > 1:
-                self._renderer.alarm("drain skipped: stopping with records still unprocessed")
-                return
+            if self._stop_requests > (0 if recycling else 1):
+                if not recycling:
+                    self._renderer.alarm("drain skipped: stopping with records still unprocessed")
+                return DrainResult(drained=False, left="interrupted by a stop request")
             self.supervise()  # a stage that dies while draining is restarted
             left = self._backlog.measure()
             empty_in_row = empty_in_row + 1 if all(n == 0 for n in left.values()) else 0
             if empty_in_row >= options.settle_checks:
                 stages = ", ".join(left)
-                self._renderer.say(f"drained: lag 0 for {stages}; stopping the services")
-                return
+                self._renderer.say(f"drained: lag 0 for {stages}")
+                return DrainResult(drained=True, left="")
             if time.monotonic() >= next_progress:
                 behind = ", ".join(
                     f"{stage} {'?' if n is None else f'{n:,}'}" for stage, n in left.items()
@@ -319,8 +451,8 @@ class LocalStack:
         total = sum(n or 0 for n in left.values())
         unknown = [stage for stage, n in left.items() if n is None]
         more = f" (and {', '.join(unknown)} not answering)" if unknown else ""
-        self._renderer.alarm(
-            f"drain timed out after {options.timeout_s:.0f}s with {total:,} records "
-            f"unprocessed{more} "
-            "(the memory-only broker loses them when it stops)"
+        return DrainResult(
+            drained=False,
+            left=f"timed out after {options.timeout_s:.0f}s with {total:,} records "
+            f"unprocessed{more}",
         )

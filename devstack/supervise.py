@@ -26,9 +26,12 @@ class SupervisorOptions(BaseModel):
     """A run at least this long is a success: the next failure starts a new streak."""
     max_failures_in_row: int = Field(default=5, ge=1)
     """Failures in a row after which the stack gives up (and stops, exit code 1)."""
-    broker_memory_warn_mb: int = Field(default=4096, ge=0)
-    """Warn (loudly, then at every further multiple) when the memory-only broker's resident
-    memory passes this: it honours no retention, so it grows with every record (0: never)."""
+    broker_recycle_mb: int = Field(default=512, ge=0)
+    """Recycle the memory-only broker when its resident memory passes this (0: never). It
+    honours no retention and keeps every record, so the stack drains it and starts it again
+    empty (`LocalStack.recycle_broker`)."""
+    broker_recycle_every_s: float = Field(default=60.0, ge=0)
+    """Least time between two recycles, and before trying again after one was abandoned."""
 
 
 class GaveUp(RuntimeError):
@@ -98,19 +101,21 @@ def resident_mb(pid: int) -> float | None:
     return None
 
 
-class MemoryWatch:
-    """Says when a process's memory passes `step_mb`, twice that, and so on: once per step."""
+class BrokerMemory:
+    """Says when the broker should be recycled: past `limit_mb`, at most once per `every_s`."""
 
-    def __init__(self, step_mb: int) -> None:
-        self._step = step_mb
-        self._warned = 0
+    def __init__(self, limit_mb: int, every_s: float) -> None:
+        self._limit = limit_mb
+        self._every = every_s
+        self._next = 0.0
 
-    def check(self, pid: int | None) -> float | None:
-        """The memory to warn about, if it just passed the next step."""
-        if not self._step or pid is None or (mb := resident_mb(pid)) is None:
+    def over_limit(self, pid: int | None, now: float) -> float | None:
+        """The broker's memory (MiB) if it is past the limit and a recycle is due now."""
+        if not self._limit or pid is None or now < self._next:
             return None
-        steps = int(mb // self._step)
-        if steps > self._warned:
-            self._warned = steps
-            return mb
-        return None
+        mb = resident_mb(pid)
+        return mb if mb is not None and mb > self._limit else None
+
+    def tried(self, now: float) -> None:
+        """A recycle ran or was abandoned: the next one no sooner than `every_s` from now."""
+        self._next = now + self._every

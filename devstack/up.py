@@ -57,6 +57,7 @@ def run_stack(*, rate: float, count: int | None, seed: int | None) -> int:
         supervisor=settings.supervisor,
         backlog=BacklogMeter([f"127.0.0.1:{settings.ports.broker}"], plan.drain_streams(settings)),
         drain=settings.drain,
+        dead_letter_topic=settings.kafka.dlq_topic,
     )
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

@@ -8,20 +8,11 @@ gone: this is the test that none is left.
 from __future__ import annotations
 
 import re
-import sqlite3
-from collections import Counter
 from pathlib import Path
 
-from tests.support.local_stack import UpProcess, ground_truth, wait_for
+from tests.support.local_stack import UpProcess, analytics_totals, ground_truth, wait_for
 
 SEED = 8
-
-
-def _analytics_totals(database: Path) -> Counter[str]:
-    """All-time counts as analytics stored them: the sum of each word's window counts."""
-    with sqlite3.connect(database) as connection:
-        rows = connection.execute("SELECT word, SUM(word_count) FROM word_counts GROUP BY word")
-        return Counter({word: int(total) for word, total in rows})
 
 
 def test_ctrl_c_drains_the_backlog_before_stopping(tmp_path: Path) -> None:
@@ -56,4 +47,4 @@ def test_ctrl_c_drains_the_backlog_before_stopping(tmp_path: Path) -> None:
     # everything in the broker was processed: indexed, counted, stored by analytics
     assert up.indexed() == produced
     totals = ground_truth(SEED, produced)
-    assert _analytics_totals(up.data_dir / "analytics.db") == totals
+    assert analytics_totals(up.data_dir / "analytics.db") == totals

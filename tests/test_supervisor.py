@@ -82,7 +82,7 @@ def test_a_service_that_keeps_failing_is_given_up_on_by_name(tmp_path: Path) -> 
         {},
         out=out,
         supervisor=SupervisorOptions(
-            restart_initial_s=0.1, max_failures_in_row=3, broker_memory_warn_mb=1
+            restart_initial_s=0.1, max_failures_in_row=3, broker_recycle_mb=1
         ),
     )
     try:
@@ -96,9 +96,9 @@ def test_a_service_that_keeps_failing_is_given_up_on_by_name(tmp_path: Path) -> 
     assert "restarting it in 0.1s (restart 1, failure 1 in a row)" in printed
     assert "restarting it in 0.2s (restart 2, failure 2 in a row)" in printed
     assert "stopped (restarts: crasher 2)" in printed.splitlines()[-1]
-    # the broker is past 1 MB as soon as it runs: said once per MB passed, not every look
-    warnings = printed.count("!!! the Kafka broker holds")
-    assert 1 <= warnings <= 10
+    # the broker is past 1 MB as soon as it runs, but without a backlog meter the stack cannot
+    # know the stages have drained it: it is never recycled
+    assert "recycling it" not in printed
 
 
 def test_stopped_and_started_again_the_word_counts_keep_moving(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from kafka_streams.tokenize import ALL_TIME
 from tests.support.issuer import demo_user_token
 from tests.support.ports import free_port
 from tweetpipe.search import open_store
@@ -51,6 +53,31 @@ def ground_truth(seed: int, count: int) -> Counter[str]:
     for tweet in TweetGenerator(options):
         totals.update(words(tweet.text))
     return totals
+
+
+def analytics_totals(database: Path) -> Counter[str]:
+    """All-time counts as analytics stored them: the sum of each word's window counts."""
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("SELECT word, SUM(word_count) FROM word_counts GROUP BY word")
+        return Counter({word: int(total) for word, total in rows})
+
+
+def store_totals(state_dir: Path) -> Counter[str]:
+    """All-time counts as the word-count stores on disk hold them, over every partition."""
+    totals: Counter[str] = Counter()
+    for path in sorted(state_dir.rglob("partition-*.sqlite")):
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            rows = connection.execute(
+                "SELECT word, count FROM counts WHERE window = ?", (ALL_TIME,)
+            )
+            totals.update({word: int(count) for word, count in rows})
+    return totals
+
+
+def generator_runs(log: str) -> list[int]:
+    """How many tweets each run of the generator produced, as it said when it stopped."""
+    pattern = r"^twitter-to-kafka\s+\|.* produced (\d+) tweets in "
+    return [int(n) for n in re.findall(pattern, log, flags=re.MULTILINE)]
 
 
 class UpProcess:
