@@ -284,10 +284,8 @@ class LocalStack:
             self._terminate(child, grace_s=20.0)
         result = self._drain_backlog(recycling=True)
         if not result.drained:
-            self._renderer.alarm(
-                f"broker recycle abandoned: drain {result.left}; sources started again"
-            )
-            self._respawn(sources)
+            self._renderer.alarm(f"broker recycle abandoned: drain {result.left}")
+            self._resume(sources)
             return False
         archived = ""
         if self._dead_letter_topic is not None:
@@ -299,7 +297,7 @@ class LocalStack:
                 )
             except (ArchiveIncomplete, KafkaError) as exc:
                 self._renderer.alarm(f"broker recycle abandoned: dead letters not archived: {exc}")
-                self._respawn(sources)
+                self._resume(sources)
                 return False
             archived = (
                 f"; {archive.records:,} dead letters archived to {archive.path}"
@@ -326,6 +324,12 @@ class LocalStack:
         self._start_broker()
         self._respawn([child for child in users if not child.spec.feeds_broker])
         self._respawn([child for child in users if child.spec.feeds_broker])
+
+    def _resume(self, sources: list[_Child]) -> None:
+        """After an abandoned recycle: the sources run again, unless the stack is stopping."""
+        if not self._stopping.is_set():
+            self._renderer.say("starting the sources again; the broker is left as it is")
+            self._respawn(sources)
 
     def _respawn(self, children: list[_Child]) -> None:
         """Start these again and wait for them to be healthy; one that fails is left to the
