@@ -65,7 +65,7 @@ class RateLimiter:
         if not self.settings.enabled:
             return Verdict(allowed=True)
         decision = self._store(f"{route}:{caller}").check(
-            self._algorithm, self._rates, self._clock.now(), 1
+            self._algorithm, self._rates, self._clock.now(), self.settings.requested_tokens
         )
         if isawaitable(decision):
             decision = await decision
@@ -80,4 +80,5 @@ class RateLimiter:
         return {
             "X-RateLimit-Replenish-Rate": str(self.settings.replenish_per_s),
             "X-RateLimit-Burst-Capacity": str(self.settings.burst),
+            "X-RateLimit-Requested-Tokens": str(self.settings.requested_tokens),
         }

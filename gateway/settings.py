@@ -38,6 +38,9 @@ class RateLimitSettings(BaseModel):
     enabled: bool = True
     replenish_per_s: int = Field(default=5, ge=1)
     burst: int = Field(default=10, ge=1)
+    requested_tokens: int = Field(default=1, ge=1)
+    """Tokens one request costs (Spring Cloud Gateway's `requestedTokens`): with
+    `replenish_per_s=1`, `burst=60`, `requested_tokens=60` a caller gets one request a minute."""
     redis_url: str | None = None
     """Shared buckets for several gateway instances; unset keeps them in this process."""
 

@@ -174,10 +174,13 @@ def test_large_responses_stream_without_waiting_for_the_whole_body(
 def test_rate_limit_burst_and_replenish_are_shared_by_two_gateways(
     upstreams: list[Upstream], gateway: GatewayFactory, fresh_redis: RedisServer
 ) -> None:
+    # 10 requests of 5 tokens in the bucket, one request's worth back every 5 s: the burst has
+    # 5 s to be spent before a token-drip could let an extra request through (a loaded machine)
     env = {
         "RATE_LIMIT__REDIS_URL": fresh_redis.url,
-        "RATE_LIMIT__BURST": "10",
+        "RATE_LIMIT__BURST": "50",
         "RATE_LIMIT__REPLENISH_PER_S": "1",
+        "RATE_LIMIT__REQUESTED_TOKENS": "5",
     }
     first, second = gateway([upstreams[0].url], **env), gateway([upstreams[0].url], **env)
     statuses = [(first if i % 2 else second).get(f"/{ROUTE}/echo/x").status_code for i in range(10)]
@@ -187,9 +190,10 @@ def test_rate_limit_burst_and_replenish_are_shared_by_two_gateways(
     assert refused.status_code == 429
     assert refused.json()["route"] == ROUTE
     assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["X-RateLimit-Requested-Tokens"] == "5"
     assert second.get(f"/{ROUTE}/echo/x").status_code == 429
 
-    time.sleep(1.1)  # one token back: one more request, then refused again
+    time.sleep(5.1)  # one request's tokens back: one more request, then refused again
     assert second.get(f"/{ROUTE}/echo/x").status_code == 200
     assert first.get(f"/{ROUTE}/echo/x").status_code == 429
     refused_total = metric_value(first.port, "tweetpipe_gateway_rate_limited_total") + (
