@@ -369,6 +369,8 @@ def test_the_api_returns_what_was_written(service: Analytics, engine: Engine) ->
     assert "'from' must not be after 'to'" in rejected(series_path, "from", **inverted)
     assert "datetime" in rejected(series_path, "from", **{"from": "yesterday"})
     assert "datetime" in rejected(series_path, "to", to="2026-13-45T99:00:00Z")
+    assert "ISO-8601" in rejected(series_path, "to", to="0.5")  # not seconds since 1970
+    assert "'latest' or an ISO-8601" in rejected("/analytics/top", "window", window="1e9")
     assert "less than or equal to 10000" in rejected(series_path, "limit", limit=10_001)
     assert "greater than or equal to 1" in rejected("/analytics/top", "n", n=0)
     assert "less than or equal to 100" in rejected("/analytics/top", "n", n=101)

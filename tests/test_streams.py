@@ -197,6 +197,10 @@ def test_counts_equal_ground_truth_with_windows(
     )[:5]
     assert [(x["word"], x["word_count"]) for x in top["words"]] == expected
 
+    rejected = instance.get("/words/top", window="0.5")  # a number is not an ISO-8601 moment
+    assert rejected.status_code == 422
+    assert rejected.json()["detail"][0]["loc"] == ["query", "window"]
+
     # The interactive queries are for the application's members only.
     assert instance.get("/words/top", token=None).status_code == 401
     guest = instance.get(
