@@ -29,7 +29,7 @@ from analytics_service.schemas import (
 )
 from tweetpipe.auth import APP_ROLES, AUTH_RESPONSES, require_roles
 from tweetpipe.text import MAX_WORD_LENGTH
-from tweetpipe.utc import as_utc
+from tweetpipe.utc import IsoDateTime, as_utc
 
 router = APIRouter(
     tags=["analytics"],
@@ -42,7 +42,7 @@ router = APIRouter(
 
 MAX_TOP = 100
 MAX_POINTS = 10_000
-_DATETIME = TypeAdapter(datetime)
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(IsoDateTime)
 
 
 def get_repository(request: Request) -> WordCountRepository:
@@ -79,10 +79,12 @@ def word_series(
     word: Word,
     repository: Repository,
     start: Annotated[
-        datetime | None, Query(alias="from", description="earliest window start (inclusive)")
+        IsoDateTime | None,
+        Query(alias="from", description="earliest window start (inclusive)"),
     ] = None,
     end: Annotated[
-        datetime | None, Query(alias="to", description="latest window start (inclusive)")
+        IsoDateTime | None,
+        Query(alias="to", description="latest window start (inclusive)"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_POINTS, description="most points")] = 1000,
 ) -> WordSeries:
@@ -102,7 +104,13 @@ def word_series(
 def top_words(
     repository: Repository,
     window: Annotated[
-        str, Query(description="window start (ISO-8601) or `latest`", max_length=64)
+        str,
+        Query(
+            description="window start (ISO-8601; no offset means UTC) or `latest`",
+            max_length=64,
+            # What the check below accepts, so the schema promises no more than the service.
+            json_schema_extra={"anyOf": [{"const": "latest"}, {"format": "date-time"}]},
+        ),
     ] = "latest",
     n: Annotated[int, Query(ge=1, le=MAX_TOP, description="how many words")] = 10,
 ) -> TopWords:

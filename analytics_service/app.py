@@ -32,6 +32,7 @@ from tweetpipe.batch_consumer import BatchConsumer
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import TopicSpec, broker_reachable, ensure_topics, make_consumer, make_producer
 from tweetpipe.lifecycle import StopSignal
+from tweetpipe.method_not_allowed import answer_405_with_every_method
 from tweetpipe.runtime import ServiceRuntime
 from tweetpipe.settings import KafkaSettings
 from tweetpipe.sql import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
@@ -57,6 +58,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(admin_router(SERVICE, checks))
     app.add_exception_handler(SQLAlchemyError, _database_error)
+    answer_405_with_every_method(app)
     return instrument_app(app)
 
 

@@ -21,9 +21,15 @@ from kafka_streams.directory import Directory, partition_for
 from kafka_streams.store import read_count, read_top
 from kafka_streams.tokenize import ALL_TIME, as_datetime, window_start
 from tweetpipe.auth import APP_ROLES, AUTH_RESPONSES, require_roles
-from tweetpipe.utc import as_utc
+from tweetpipe.utc import IsoDateTime, as_utc
 
 FORWARDED = "X-Tweetpipe-Forwarded"
+
+
+# Read only to forward the caller's token to a peer. Not a parameter of the spec: the token is
+# the bearer security scheme that `require_roles` declares and checks (a request without one
+# gets its 401 before this is read).
+Authorization = Annotated[str, Header(include_in_schema=False)]
 
 
 class WordCountResponse(BaseModel):
@@ -61,8 +67,8 @@ def query_router(
     @router.get("/get-word-count-by-word/{word}", response_model=WordCountResponse)
     def word_count(
         word: str,
-        authorization: Annotated[str, Header()],
-        forwarded: Annotated[str | None, Header(alias=FORWARDED)] = None,
+        authorization: Authorization,
+        forwarded: Annotated[str | None, Header(alias=FORWARDED, include_in_schema=False)] = None,
     ) -> WordCountResponse:
         """All-time count of `word` (0 if never seen), from the instance that owns it."""
         word = word.lower()
@@ -91,9 +97,10 @@ def query_router(
 
     @router.get("/words/top", response_model=TopWords)
     def top_words(
-        authorization: Annotated[str, Header()],
+        authorization: Authorization,
         window: Annotated[
-            datetime | None, Query(description="any moment in the window; default: now")
+            IsoDateTime | None,
+            Query(description="any moment in the window (ISO-8601); default: now"),
         ] = None,
         n: Annotated[int, Query(ge=1, le=100)] = 10,
         local: bool = False,

@@ -23,6 +23,7 @@ from query_service.permissions import PermissionRepository
 from query_service.settings import QuerySettings
 from tweetpipe.admin import HealthCheck, admin_router
 from tweetpipe.auth import TokenValidator
+from tweetpipe.method_not_allowed import answer_405_with_every_method
 from tweetpipe.runtime import ServiceRuntime
 from tweetpipe.search import SearchStore, StoreError, StoreUnavailable, open_store
 from tweetpipe.sql import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
@@ -61,6 +62,7 @@ def create_app(
     app.include_router(permissions_api.router)
     app.include_router(admin_router(SERVICE, checks))
     app.add_exception_handler(StoreError, _store_error)
+    answer_405_with_every_method(app)
     for error in TRANSIENT_ERRORS:
         app.add_exception_handler(error, _database_unavailable)
     return instrument_app(app)

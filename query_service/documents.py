@@ -10,7 +10,7 @@ query.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, ParamSpec, TypeVar
 from urllib.parse import urlencode
 
@@ -44,12 +44,16 @@ from tweetpipe.search import (
     SearchStore,
     SortOrder,
 )
-from tweetpipe.utc import as_utc
+from tweetpipe.utc import IsoDateTime, as_utc
 
 MAX_CURSOR_LENGTH = 2048
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # what `tweetpipe.search.common.encode_cursor` writes
 TOP_HASHTAGS = 10
 ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorMessage, "description": "A cursor that is invalid or for another query"},
+    400: {
+        "model": ErrorMessage,
+        "description": "A cursor this API did not issue, or issued for another query or sort",
+    },
     401: {"model": ErrorMessage, "description": "Missing or invalid bearer token"},
     403: {"model": ErrorMessage, "description": "Missing role or document permission"},
     503: {"model": ErrorMessage, "description": "The search store is unavailable"},
@@ -77,7 +81,13 @@ Base = Annotated[str, Depends(base_path)]
 Size = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="results per page")]
 Cursor = Annotated[
     str | None,
-    Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page"),
+    Query(
+        min_length=1,
+        max_length=MAX_CURSOR_LENGTH,
+        pattern=CURSOR_PATTERN,
+        description="`next_cursor` of the previous page: opaque URL-safe base64, valid only with "
+        "the query and sort it was issued for (400 otherwise)",
+    ),
 ]
 
 
@@ -98,7 +108,9 @@ def _documents(tweets: list[Tweet], version: int, base: str) -> list[DocumentV1]
 
 
 def _next_link(request: Request, base: str, cursor: str | None) -> str | None:
-    if cursor is None:
+    """The next page's URL, for a GET; a POST's next page is the same body again with
+    `?cursor=`, which no link can carry (a GET on it would get 405), so it has none."""
+    if cursor is None or request.method != "GET":
         return None
     params = {k: v for k, v in request.query_params.items() if k != "cursor"}
     params["cursor"] = cursor
@@ -162,10 +174,12 @@ async def search(
     hashtag: Annotated[str | None, Query(min_length=1, max_length=140)] = None,
     lang: Annotated[str | None, Query(pattern=r"^[a-z]{2}$")] = None,
     since: Annotated[
-        datetime | None, Query(alias="from", description="created at or after (ISO-8601)")
+        IsoDateTime | None,
+        Query(alias="from", description="created at or after (ISO-8601; no offset means UTC)"),
     ] = None,
     until: Annotated[
-        datetime | None, Query(alias="to", description="created before (ISO-8601)")
+        IsoDateTime | None,
+        Query(alias="to", description="created before (ISO-8601; no offset means UTC)"),
     ] = None,
     size: Size = 10,
     cursor: Cursor = None,
@@ -213,6 +227,17 @@ async def search(
     )
     # Serialised here: returning the model would have FastAPI validate it all over again.
     return Response(answer.model_dump_json(), media_type="application/json")
+
+
+@router.api_route(
+    "/get-document-by-text",
+    methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    include_in_schema=False,
+)
+async def by_text_takes_only_post() -> None:
+    """405 for any method but POST here: without this route `/{document_id}` would take the
+    name for an id and answer 422 (declared before it, so it is matched first)."""
+    raise HTTPException(405)
 
 
 @router.get(

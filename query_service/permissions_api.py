@@ -19,7 +19,8 @@ router = APIRouter(
         403: {"model": ErrorMessage, "description": "Not an administrator"},
     },
 )
-Username = Annotated[str, Path(min_length=1, max_length=255, pattern=r"^[\w.@+-]+$")]
+# ASCII spelled out: Python's `\w` takes any letter, JSON Schema's (the spec's) only ASCII ones.
+Username = Annotated[str, Path(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.@+-]+$")]
 DocumentId = Annotated[int, Path(gt=0, lt=2**63)]
 
 

@@ -75,6 +75,7 @@ def _links(tweet: Tweet, base: str) -> Links:
 
 class PageLinks(BaseModel):
     next: str | None = None
+    """The next page's URL on GET answers; POST answers page by `next_cursor` alone."""
 
 
 class DocumentListV1(BaseModel):

@@ -35,6 +35,7 @@ from tests.support.kafka import (
     produce_oversized,
     read_topic,
 )
+from tests.support.openapi_contract import assert_contract_holds
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer
 from tests.support.services import ServiceProcess, metric_value
@@ -368,6 +369,8 @@ def test_the_api_returns_what_was_written(service: Analytics, engine: Engine) ->
     assert "'from' must not be after 'to'" in rejected(series_path, "from", **inverted)
     assert "datetime" in rejected(series_path, "from", **{"from": "yesterday"})
     assert "datetime" in rejected(series_path, "to", to="2026-13-45T99:00:00Z")
+    assert "ISO-8601" in rejected(series_path, "to", to="0.5")  # not seconds since 1970
+    assert "'latest' or an ISO-8601" in rejected("/analytics/top", "window", window="1e9")
     assert "less than or equal to 10000" in rejected(series_path, "limit", limit=10_001)
     assert "greater than or equal to 1" in rejected("/analytics/top", "n", n=0)
     assert "less than or equal to 100" in rejected("/analytics/top", "n", n=101)
@@ -599,3 +602,12 @@ def test_a_record_too_large_to_dead_letter_whole_goes_there_truncated(
     assert headers["dlq.error"] == "SchemaViolation"
     assert service.metric("tweetpipe_dead_letters_truncated_total") == 1
     assert service.metric("tweetpipe_analytics_records_total") == len(good) + 1
+
+
+def test_the_openapi_spec_is_the_contract(service: Analytics, tmp_path: Path) -> None:
+    """schemathesis, every check and phase, with a real token, over stored counts."""
+    updates = count_updates(seed=5)
+    produce_counts(service.kafka, updates)
+    service.start()
+    service.wait_committed(len(updates))
+    assert_contract_holds(f"http://127.0.0.1:{service.port}", service.token, tmp_path)

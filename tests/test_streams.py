@@ -27,6 +27,7 @@ from tests.support.kafka import (
     produce_tweets,
     read_topic,
 )
+from tests.support.openapi_contract import assert_contract_holds
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
 from tweetpipe.model import Tweet, WordCount
@@ -195,6 +196,10 @@ def test_counts_equal_ground_truth_with_windows(
         ((w, c) for (w, start), c in windows.items() if start == BASE), key=lambda x: (-x[1], x[0])
     )[:5]
     assert [(x["word"], x["word_count"]) for x in top["words"]] == expected
+
+    rejected = instance.get("/words/top", window="0.5")  # a number is not an ISO-8601 moment
+    assert rejected.status_code == 422
+    assert rejected.json()["detail"][0]["loc"] == ["query", "window"]
 
     # The interactive queries are for the application's members only.
     assert instance.get("/words/top", token=None).status_code == 401
@@ -395,3 +400,14 @@ def test_a_run_of_letters_too_long_to_be_a_word_is_not_counted_and_counting_goes
     wait_until(
         lambda: analytics_windows(kafka_settings) == dict(ground_truth(batch)[1]), 60, "windows"
     )
+
+
+def test_the_openapi_spec_is_the_contract(
+    kafka_settings: KafkaSettings, instances: Callable[[str], Instance], tmp_path: Path
+) -> None:
+    """schemathesis, every check and phase, with a real token, over counted tweets."""
+    batch = tweets(300, seed=31)
+    produce_tweets(kafka_settings, batch)
+    instance = instances("a").start()
+    wait_for_totals([instance], ground_truth(batch)[0])
+    assert_contract_holds(instance.url, instance.token, tmp_path)

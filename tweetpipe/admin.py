@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from tweetpipe.method_not_allowed import answer_405_with_every_method
 from tweetpipe.serving import make_server
 from tweetpipe.telemetry import instrument_app
 
@@ -84,6 +85,7 @@ class AdminServer:
         app.include_router(admin_router(service, checks))
         for router in routers:
             app.include_router(router)
+        answer_405_with_every_method(app)
         instrument_app(app)
         self._server = make_server(app, host, port)
         self._thread = threading.Thread(target=self._server.run, name="admin", daemon=True)
