@@ -29,7 +29,7 @@ from kafka_streams.splitter import decode_delta
 from kafka_streams.store import PartitionStore
 from kafka_streams.tokenize import ALL_TIME, as_datetime
 from tweetpipe.dlq import DeadLetterPublisher
-from tweetpipe.kafka import consumer_lag, read_to_end
+from tweetpipe.kafka import commit_transaction, consumer_lag, read_to_end
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.model import WordCount
 from tweetpipe.pipeline_metrics import export_lag
@@ -281,7 +281,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
             partition=partition,
             headers=headers,
         )
-        self._producer.commit_transaction()
+        commit_transaction(self._producer)
         store.mark_clean(rows, changelog_next=marker.get(timeout=30).offset + 1)
 
     def _emit(self, force: bool = False) -> bool:
@@ -306,7 +306,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
                     window_end=as_datetime(window + self._window_seconds),
                 )
                 self._producer.send(self._analytics_topic, key=update.key, value=update.to_json())
-            self._producer.commit_transaction()
+            commit_transaction(self._producer)
             store.mark_emitted(rows)
             metrics.EMITTED.inc(len(rows))
         return True

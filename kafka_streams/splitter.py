@@ -33,7 +33,7 @@ from kafka_streams.directory import partition_for
 from kafka_streams.intents import Intents
 from kafka_streams.tokenize import count_batch
 from tweetpipe.dlq import DeadLetterPublisher
-from tweetpipe.kafka import consumer_lag
+from tweetpipe.kafka import commit_transaction, consumer_lag
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.pipeline_metrics import RECORDS_CONSUMED, export_lag
 from tweetpipe.records import decode
@@ -194,7 +194,7 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
                 tweets += len(batch.tweets)
             flat = [r for recs in by_partition.values() for r in recs]
             self._producer.send_offsets_to_transaction(_next_offsets(flat), self._group_id)
-            self._producer.commit_transaction()
+            commit_transaction(self._producer)
         except KafkaError as exc:
             self._producer.abort_transaction()
             self._give_up_unless_retriable(exc, ranges)

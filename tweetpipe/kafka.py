@@ -23,7 +23,7 @@ from kafka import (
 )
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -126,6 +126,27 @@ def pipeline_topics(settings: KafkaSettings) -> list[TopicSpec]:
         TopicSpec(settings.tweets_topic, settings.partitions, settings.replication_factor),
         TopicSpec(settings.dlq_topic, 1, settings.replication_factor),
     ]
+
+
+COMMIT_TIMEOUT_S = 60.0
+"""Longest a transaction's commit may wait for the coordinator's answer."""
+
+
+def commit_transaction(producer: KafkaProducer, timeout_s: float = COMMIT_TIMEOUT_S) -> None:
+    """`producer.commit_transaction()` with a deadline.
+
+    kafka-python (3.0) waits for the EndTxn answer without one, so an answer that never comes
+    holds the stage forever (seen once, the word count stuck on shutdown under load). Past the
+    deadline this raises `KafkaTimeoutError` and the stage stops with its input uncommitted, for
+    its supervisor to restart; the new instance fences the old transactional producer. The
+    commit is started as `commit_transaction` does; only the wait is bounded."""
+    manager = producer._transaction_manager
+    if manager is None:
+        raise ValueError("commit_transaction needs a transactional producer")
+    result = manager.begin_commit()
+    producer._sender.wakeup()
+    if not result.wait(timeout_ms=timeout_s * 1000):
+        raise KafkaTimeoutError(f"the transaction's commit was not answered within {timeout_s:g}s")
 
 
 def make_producer(settings: KafkaSettings, client_id: str, **overrides: Any) -> KafkaProducer:
