@@ -19,7 +19,8 @@ from pydantic import BaseModel
 from kafka_streams.counter import Counter
 from kafka_streams.directory import Directory, partition_for
 from kafka_streams.store import read_count, read_top
-from kafka_streams.tokenize import ALL_TIME, as_datetime, window_start
+from kafka_streams.tokenize import window_start
+from kafka_streams.windows import ALL_TIME, as_datetime
 from tweetpipe.auth import APP_ROLES, AUTH_RESPONSES, require_roles
 from tweetpipe.utc import as_utc
 
