@@ -146,6 +146,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
                     partitions=options.repartition_partitions,
                     window_seconds=options.window_seconds,
                     timeout_s=options.peer_timeout_s,
+                    trending=options.trending,
                 )
             ],
             status_path="/docs",
