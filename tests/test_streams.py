@@ -34,7 +34,7 @@ from tweetpipe.model import Tweet, WordCount
 from tweetpipe.settings import KafkaSettings
 from tweetpipe.waiting import wait_until
 from twitter_to_kafka.generator import TweetGenerator
-from twitter_to_kafka.settings import GeneratorOptions
+from twitter_to_kafka.settings import Burst, GeneratorOptions
 
 WINDOW_S = 60
 HOP_S, ADVANCE_S = 180, 60
@@ -517,3 +517,67 @@ def test_late_tweets_inside_grace_count_outside_grace_only_in_totals(
         assert any(finals)
         assert not all(finals)
     assert metric_value(instance.port, "tweetpipe_streams_windows_finalised_total") > 0
+
+
+class SteppingClock:
+    """A clock that moves `step_s` each time it is read: tweets `step_s` apart from `start`."""
+
+    def __init__(self, start: datetime, step_s: float) -> None:
+        self.now = start.timestamp()
+        self.step_s = step_s
+
+    def __call__(self) -> float:
+        self.now += self.step_s
+        return self.now
+
+
+def test_an_injected_burst_is_rising_within_two_windows_and_a_flat_term_is_not(
+    kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
+) -> None:
+    """The generator's burst: from minute 12, for 4 minutes, 30% of tweets carry #LaunchDay.
+    The live hopping window (3 minutes, every minute) reports it rising within two steps of
+    its start; a hashtag at a steady rate is not, nor the burst term before it began."""
+    burst_at = BASE + timedelta(minutes=12)
+    options = GeneratorOptions(
+        seed=41,
+        count=3000,
+        bursts=[Burst(term="#LaunchDay", after_s=720, duration_s=240, share=0.3)],
+    )
+    batch = list(TweetGenerator(options, clock=SteppingClock(BASE, 0.4)))
+    assert sum("#LaunchDay" in t.text for t in batch) > 100
+    produce_tweets(kafka_settings, batch)
+    instance = instances("a").start()
+    wait_for_totals([instance], ground_truth(batch)[0])
+
+    def rising(window_end: datetime | None = None, **params: Any) -> dict[str, Any]:
+        if window_end is not None:
+            params["window"] = (window_end - timedelta(seconds=HOP_S)).isoformat()
+        reply = instance.get("/words/trending", **params)
+        assert reply.status_code == 200, reply.text
+        body: dict[str, Any] = reply.json()
+        return body
+
+    def terms(answer: dict[str, Any]) -> list[str]:
+        return [t["term"] for t in answer["trending"]]
+
+    assert "launchday" not in terms(rising(burst_at, n=100))
+    for steps in (1, 2):
+        answer = rising(burst_at + steps * timedelta(seconds=ADVANCE_S), n=100)
+        assert terms(answer)[0] == "launchday", answer
+        assert "devops" not in terms(answer)  # a topic hashtag at its usual rate
+        (launch,) = [t for t in answer["trending"] if t["term"] == "launchday"]
+        assert launch["baseline"] == 0
+        assert launch["count"] >= 5
+
+    newest = int(max(t.created_at for t in batch).timestamp())
+    live = rising(n=5)
+    live_start = newest - newest % ADVANCE_S + ADVANCE_S - HOP_S
+    assert live["window_start"] == datetime.fromtimestamp(live_start, UTC).isoformat().replace(
+        "+00:00", "Z"
+    )
+    assert live["final"] is False
+    assert metric_value(instance.port, "tweetpipe_streams_trending_terms") == len(live["trending"])
+    for params in ({"n": 0}, {"n": 101}, {"min_count": 0}, {"min_score": -1}, {"window": "soon"}):
+        reply = instance.get("/words/trending", **params)
+        assert reply.status_code == 422, params
+        assert reply.json()["detail"][0]["loc"][-1] == next(iter(params))
