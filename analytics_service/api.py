@@ -28,7 +28,9 @@ from analytics_service.schemas import (
     WordSeries,
 )
 from tweetpipe.auth import APP_ROLES, AUTH_RESPONSES, require_roles
+from tweetpipe.settings import TrendingOptions
 from tweetpipe.text import MAX_WORD_LENGTH
+from tweetpipe.trending import Trending, answer, rising
 from tweetpipe.utc import IsoDateTime, as_utc
 
 router = APIRouter(
@@ -127,10 +129,45 @@ def top_words(
                 window,
             ) from None
     if window_start is None:
-        return TopWords(window_start=None, window_end=None, words=[])
+        return TopWords(window_start=None, window_end=None, final=False, words=[])
     rows = repository.top(window_start, n)
     return TopWords(
         window_start=window_start,
         window_end=rows[0].window_end if rows else None,
+        final=bool(rows) and all(r.final for r in rows),
         words=[TopWord.model_validate(r) for r in rows],
     )
+
+
+def get_trending_options(request: Request) -> TrendingOptions:
+    options: TrendingOptions = request.app.state.trending
+    return options
+
+
+@router.get("/analytics/trending")
+def trending(
+    repository: Repository,
+    options: Annotated[TrendingOptions, Depends(get_trending_options)],
+    n: Annotated[int, Query(ge=1, le=MAX_TOP, description="how many terms")] = 10,
+    min_count: Annotated[
+        int | None, Query(ge=1, description="least count in the window; default: configured")
+    ] = None,
+    min_score: Annotated[
+        float | None, Query(ge=0, le=1000, description="least score; default: configured")
+    ] = None,
+) -> Trending:
+    """Rising now: the terms of the latest hopping window (provisional or final) whose count
+    is well above their own baseline, the mean of the windows of the same size before it.
+    Stop words and the configured filter keywords are left out."""
+    window = repository.latest_hopping_window()
+    if window is None:
+        return Trending(window_start=None, window_end=None, final=False, trending=[])
+    start, end = window
+    size = end - start
+    least = options.min_count if min_count is None else min_count
+    rows = repository.hopping_counts(start, end, least)
+    latest = {r.word: r.word_count for r in rows}
+    starts = [start - k * size for k in range(1, options.baseline_windows + 1)]
+    present, earlier = repository.earlier_counts(sorted(latest), starts, size)
+    terms = rising(latest, earlier, present, options, n, min_count=least, min_score=min_score)
+    return answer(start, end, repository.hopping_window_final(start, end), terms)

@@ -34,7 +34,7 @@ from tweetpipe.kafka import TopicSpec, broker_reachable, ensure_topics, make_con
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.method_not_allowed import answer_405_with_every_method
 from tweetpipe.runtime import ServiceRuntime
-from tweetpipe.settings import KafkaSettings
+from tweetpipe.settings import KafkaSettings, TrendingOptions
 from tweetpipe.sql import TRANSIENT_ERRORS, display_url, make_engine, ping, wait_for_database
 from tweetpipe.telemetry import instrument_app
 
@@ -44,7 +44,10 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    repository: WordCountRepository, validator: TokenValidator, checks: Mapping[str, HealthCheck]
+    repository: WordCountRepository,
+    validator: TokenValidator,
+    checks: Mapping[str, HealthCheck],
+    trending: TrendingOptions | None = None,
 ) -> FastAPI:
     """The HTTP app: REST API (bearer token required), admin endpoints, and JSON errors when
     the database is away."""
@@ -54,6 +57,7 @@ def create_app(
         "`/health` and `/metrics` needs a bearer token from the realm's issuer.",
     )
     app.state.repository = repository
+    app.state.trending = trending or TrendingOptions()
     app.state.token_validator = validator
     app.include_router(api.router)
     app.include_router(admin_router(SERVICE, checks))
@@ -72,6 +76,7 @@ async def _database_error(_request: Request, error: Exception) -> JSONResponse:
 def analytics_topics(kafka: KafkaSettings) -> list[TopicSpec]:
     return [
         TopicSpec(kafka.analytics_topic, kafka.partitions, kafka.replication_factor),
+        TopicSpec(kafka.analytics_hopping_topic, kafka.partitions, kafka.replication_factor),
         TopicSpec(kafka.dlq_topic, 1, kafka.replication_factor),
     ]
 
@@ -83,7 +88,7 @@ def consume(settings: AnalyticsSettings, repository: WordCountRepository, stop: 
     consumer = make_consumer(
         kafka,
         options.group_id,
-        [kafka.analytics_topic],
+        [kafka.analytics_topic, kafka.analytics_hopping_topic],
         client_id=SERVICE,
         max_poll_records=options.batch_size,
         isolation_level=options.isolation_level,
@@ -94,8 +99,14 @@ def consume(settings: AnalyticsSettings, repository: WordCountRepository, stop: 
         repository=repository,
         dead_letters=DeadLetterPublisher(producer, kafka.dlq_topic, stage=SERVICE),
         options=options,
+        hopping_topic=kafka.analytics_hopping_topic,
     )
-    log.info("storing %s as group %s", kafka.analytics_topic, options.group_id)
+    log.info(
+        "storing %s and %s as group %s",
+        kafka.analytics_topic,
+        kafka.analytics_hopping_topic,
+        options.group_id,
+    )
     try:
         loop.run()
     finally:
@@ -123,7 +134,12 @@ def run(settings: AnalyticsSettings) -> int:
             "kafka": lambda: broker_reachable(settings.kafka),
         }
         log.info("trusting tokens from %s", settings.auth.issuer_url)
-        app = create_app(repository, TokenValidator(settings.auth.for_audience(SERVICE)), checks)
+        app = create_app(
+            repository,
+            TokenValidator(settings.auth.for_audience(SERVICE)),
+            checks,
+            settings.trending,
+        )
         # The API starts before the consumer reaches Kafka: stored counts stay readable.
         runtime.worker("consumer", lambda: consume(settings, repository, runtime.stop))
         runtime.serve(app, status_path="/docs")

@@ -49,9 +49,11 @@ class AnalyticsConsumer(BatchStage):
         repository: WordCountRepository,
         dead_letters: DeadLetterPublisher,
         options: AnalyticsOptions,
+        hopping_topic: str,
     ) -> None:
         super().__init__(batches=batches, dead_letters=dead_letters, options=options)
         self._repository = repository
+        self._hopping_topic = hopping_topic
         self.records = 0
         self.rows = 0
 
@@ -61,7 +63,7 @@ class AnalyticsConsumer(BatchStage):
 
     def process(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
-        batch = decode(records)
+        batch = decode(records, self._hopping_topic)
         result, rejected = self._store(batch)
         dead = [*batch.dead, *rejected]
         for letter in dead:
@@ -77,7 +79,7 @@ class AnalyticsConsumer(BatchStage):
 
     def _store(self, batch: DecodedCounts) -> tuple[UpsertResult, list[DeadLetter]]:
         try:
-            return self._upsert_until_durable(list(batch.counts.values())), []
+            return self._upsert_until_durable(*batch.split()), []
         except SQLAlchemyError as exc:
             log.error(
                 "the database refused a batch of %d rows (%s); storing them one by one",
@@ -89,9 +91,9 @@ class AnalyticsConsumer(BatchStage):
     def _store_one_by_one(self, batch: DecodedCounts) -> tuple[UpsertResult, list[DeadLetter]]:
         rows = changed = 0
         rejected: list[DeadLetter] = []
-        for key, count in batch.counts.items():
+        for key in batch.counts:
             try:
-                result = self._upsert_until_durable([count])
+                result = self._upsert_until_durable(*batch.split([key]))
             except SQLAlchemyError as exc:
                 reason = _rejection(exc)
                 rejected += [DeadLetter(r, "StoreRejected", reason) for r in batch.records[key]]
@@ -100,10 +102,14 @@ class AnalyticsConsumer(BatchStage):
                 changed += result.changed
         return UpsertResult(rows=rows, changed=changed), rejected
 
-    def _upsert_until_durable(self, counts: list[WordCount]) -> UpsertResult:
-        if not counts:
+    def _upsert_until_durable(
+        self, counts: list[WordCount], hopping: list[WordCount]
+    ) -> UpsertResult:
+        if not counts and not hopping:
             return UpsertResult(rows=0, changed=0)
-        return self.until_durable(lambda: self._repository.upsert(counts), TRANSIENT_ERRORS)
+        return self.until_durable(
+            lambda: self._repository.upsert(counts, hopping=hopping), TRANSIENT_ERRORS
+        )
 
     def describe_error(self, error: BaseException | None) -> str:
         return _rejection(error) if isinstance(error, SQLAlchemyError) else str(error)

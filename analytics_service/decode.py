@@ -14,12 +14,13 @@ from tweetpipe.records import DeadLetter, parse
 MAX_COUNT = 2**63 - 1
 """A BIGINT column holds no more."""
 
-Key = tuple[str, datetime]
+Key = tuple[bool, str, datetime, datetime | None]
+"""(hopping?, word, window_start, window_end for hopping windows): one stored row."""
 
 
 @dataclass
 class DecodedCounts:
-    """One poll's counts, the largest per (word, window_start), and what failed to decode."""
+    """One poll's counts, the largest per stored row, and what failed to decode."""
 
     counts: dict[Key, WordCount] = field(default_factory=dict)
     records: dict[Key, list[ConsumerRecord]] = field(default_factory=dict)
@@ -27,13 +28,25 @@ class DecodedCounts:
     dead: list[DeadLetter] = field(default_factory=list)
     decoded: int = 0
 
-    def add(self, count: WordCount, record: ConsumerRecord) -> None:
-        key = (count.word, count.window_start)
+    def add(self, count: WordCount, record: ConsumerRecord, hopping: bool = False) -> None:
+        key = (hopping, count.word, count.window_start, count.window_end if hopping else None)
         self.decoded += 1
         self.records.setdefault(key, []).append(record)
         kept = self.counts.get(key)
         if kept is None or count.word_count > kept.word_count:
+            if kept is not None and kept.final:
+                count = count.model_copy(update={"final": True})
             self.counts[key] = count
+        elif count.final and not kept.final:
+            self.counts[key] = kept.model_copy(update={"final": True})
+
+    def split(self, keys: list[Key] | None = None) -> tuple[list[WordCount], list[WordCount]]:
+        """(tumbling, hopping) counts, of `keys` or of all."""
+        tumbling: list[WordCount] = []
+        hopping: list[WordCount] = []
+        for key in self.counts if keys is None else keys:
+            (hopping if key[0] else tumbling).append(self.counts[key])
+        return tumbling, hopping
 
 
 def _storable(count: WordCount) -> str | None:
@@ -47,7 +60,8 @@ def _storable(count: WordCount) -> str | None:
     return None
 
 
-def decode(records: Iterable[ConsumerRecord]) -> DecodedCounts:
+def decode(records: Iterable[ConsumerRecord], hopping_topic: str = "") -> DecodedCounts:
+    """Records of `hopping_topic` are hopping-window counts, the rest tumbling ones."""
     batch = DecodedCounts()
     for record in records:
         count = parse(record, WordCount)
@@ -56,5 +70,5 @@ def decode(records: Iterable[ConsumerRecord]) -> DecodedCounts:
         elif problem := _storable(count):
             batch.dead.append(DeadLetter(record, "SchemaViolation", problem))
         else:
-            batch.add(count, record)
+            batch.add(count, record, record.topic == hopping_topic)
     return batch

@@ -16,6 +16,8 @@ class WordCountOut(BaseModel):
     word_count: int
     window_start: datetime
     window_end: datetime
+    final: bool = False
+    """The window's grace period has passed: this count will not change."""
 
 
 class SeriesPoint(BaseModel):
@@ -24,6 +26,7 @@ class SeriesPoint(BaseModel):
     window_start: datetime
     window_end: datetime
     word_count: int
+    final: bool = False
 
 
 class WordSeries(BaseModel):
@@ -47,6 +50,8 @@ class TopWords(BaseModel):
     window_start: datetime | None
     """The window asked for (or the latest one); null when there is no data yet."""
     window_end: datetime | None
+    final: bool = False
+    """Every count listed is final (false when there are none)."""
     words: list[TopWord]
     """Largest count first; ties alphabetically."""
 

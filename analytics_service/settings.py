@@ -6,7 +6,13 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
-from tweetpipe.settings import AdminSettings, AuthSettings, BatchOptions, ServiceSettings
+from tweetpipe.settings import (
+    AdminSettings,
+    AuthSettings,
+    BatchOptions,
+    ServiceSettings,
+    TrendingOptions,
+)
 
 
 class AnalyticsOptions(BatchOptions):
@@ -26,6 +32,8 @@ class AnalyticsSettings(ServiceSettings):
     """SQLAlchemy URL (it may hold a password, hence secret). Unset: a SQLite file in
     `data_dir`, the single-machine profile; the docker profile points at PostgreSQL."""
     analytics: AnalyticsOptions = AnalyticsOptions()
+    trending: TrendingOptions = TrendingOptions()
+    """What `GET /analytics/trending` calls rising."""
     auth: AuthSettings = AuthSettings()
     admin: AdminSettings = AdminSettings(port=8084)
     """The one HTTP server of this service: the REST API and `/health`, `/metrics`."""

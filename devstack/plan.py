@@ -10,6 +10,7 @@ falls back to their fixed local addresses while it has no answer.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -65,6 +66,13 @@ class GeneratorRun(BaseModel):
     seed: int | None = None
 
 
+DEFAULT_BURST = [
+    {"term": "#LaunchDay", "after_s": 0, "duration_s": 300, "share": 0.1, "every_s": 1200}
+]
+"""A mild burst, so "Rising now" has news on a fresh stack: a tenth of the tweets carry
+#LaunchDay for the first 5 minutes of every 20. `GENERATOR__BURSTS='[]'` turns it off."""
+
+
 def local(port: int, path: str = "") -> str:
     return f"http://127.0.0.1:{port}{path}"
 
@@ -86,6 +94,8 @@ def services(settings: StackSettings, generator: GeneratorRun) -> list[ServiceSp
         generator_env["GENERATOR__COUNT"] = str(generator.count)
     if generator.seed is not None:
         generator_env["GENERATOR__SEED"] = str(generator.seed)
+    if "GENERATOR__BURSTS" not in os.environ:
+        generator_env["GENERATOR__BURSTS"] = json.dumps(DEFAULT_BURST)
     return [
         ServiceSpec("eureka-server", "devstack.registry", ports.registry, platform=True),
         ServiceSpec(
@@ -193,6 +203,11 @@ def drain_streams(settings: StackSettings) -> list[Stream | ExportedLag]:
             f"{split}-counter",
         ),
         Stream("analytics-service", AnalyticsSettings().analytics.group_id, kafka.analytics_topic),
+        Stream(
+            "analytics-service (hopping)",
+            AnalyticsSettings().analytics.group_id,
+            kafka.analytics_hopping_topic,
+        ),
     ]
 
 

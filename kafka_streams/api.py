@@ -10,17 +10,21 @@ owner checks it too.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from pydantic import BaseModel
 
+from kafka_streams import metrics
 from kafka_streams.counter import Counter
 from kafka_streams.directory import Directory, partition_for
-from kafka_streams.store import read_count, read_top
-from kafka_streams.tokenize import ALL_TIME, as_datetime, window_start
+from kafka_streams.store import read_count, read_earlier, read_times, read_top, read_window
+from kafka_streams.tokenize import window_start
+from kafka_streams.windows import ALL_TIME, as_datetime, hop_key
 from tweetpipe.auth import APP_ROLES, AUTH_RESPONSES, require_roles
+from tweetpipe.settings import TrendingOptions
+from tweetpipe.trending import Trend, Trending, answer, baseline_starts, rising
 from tweetpipe.utc import IsoDateTime, as_utc
 
 FORWARDED = "X-Tweetpipe-Forwarded"
@@ -47,6 +51,8 @@ class WordTotal(BaseModel):
 class TopWords(BaseModel):
     window_start: datetime
     window_end: datetime
+    final: bool = False
+    """The window's grace period has passed on every partition asked: counts are final."""
     words: list[WordTotal]
 
 
@@ -57,7 +63,35 @@ def query_router(
     partitions: int,
     window_seconds: int,
     timeout_s: float,
+    trending: TrendingOptions | None = None,
 ) -> APIRouter:
+    windows = counter.windows
+    trending_options = trending or TrendingOptions()
+
+    def ask_peers(path: str, params: dict[str, Any], authorization: str) -> list[Any]:
+        """Every other instance's local answer (503 if one does not answer)."""
+        answers = []
+        for url in directory.peer_urls():
+            if url == directory.url:
+                continue
+            try:
+                reply = httpx.get(
+                    f"{url}{path}",
+                    params={**params, "local": True},
+                    headers={"Authorization": authorization},
+                    timeout=timeout_s,
+                )
+                reply.raise_for_status()
+            except httpx.HTTPError as exc:
+                raise HTTPException(503, "an instance did not answer; retry shortly") from exc
+            answers.append(reply.json())
+        return answers
+
+    def watermark() -> int:
+        """The earliest stream time over the owned partitions: what is final here."""
+        marks = [read_times(counter.store_path(p))[1] for p in directory.owned]
+        return min(marks, default=0)
+
     router = APIRouter(
         tags=["word counts"],
         dependencies=[Depends(require_roles(*APP_ROLES))],
@@ -132,7 +166,68 @@ def query_router(
         return TopWords(
             window_start=as_datetime(start),
             window_end=as_datetime(start + window_seconds),
+            final=windows.is_final(start, watermark()),
             words=[WordTotal(word=w, word_count=c) for w, c in ranked],
         )
+
+    @router.get("/words/trending", response_model=Trending)
+    def rising_now(
+        authorization: Annotated[str, Header()],
+        n: Annotated[int, Query(ge=1, le=100, description="how many terms")] = 10,
+        min_count: Annotated[
+            int | None, Query(ge=1, description="least count in the window; default: configured")
+        ] = None,
+        min_score: Annotated[
+            float | None, Query(ge=0, le=1000, description="least score; default: configured")
+        ] = None,
+        window: Annotated[
+            datetime | None,
+            Query(description="start of the hopping window; default: the live one"),
+        ] = None,
+        local: bool = False,
+    ) -> Trending:
+        """Rising now in the live hopping window (the one ending soonest after the newest
+        tweet), scored as the analytics service scores it, across every instance."""
+        if window is not None:
+            start = int(as_utc(window).timestamp())
+        else:
+            newest = max((read_times(counter.store_path(p))[0] for p in directory.owned), default=0)
+            if not local:
+                for peer in ask_peers("/words/stream-time", {}, authorization):
+                    newest = max(newest, int(peer["stream_time"]))
+            if newest == 0:
+                return Trending(window_start=None, window_end=None, final=False, trending=[])
+            start = newest - newest % windows.advance_s + windows.advance_s - windows.hop_s
+        end = start + windows.hop_s
+        least = trending_options.min_count if min_count is None else min_count
+        earlier_keys = [
+            hop_key(s, windows.hop_s)
+            for s in baseline_starts(start, windows.hop_s, trending_options.baseline_windows)
+            if s >= 0
+        ]
+        trends: list[Trend] = []
+        for partition in directory.owned:
+            path = counter.store_path(partition)
+            latest = read_window(path, hop_key(start, windows.hop_s), least)
+            present, earlier = read_earlier(path, sorted(latest), earlier_keys)
+            trends += rising(latest, earlier, len(present), trending_options, n, least, min_score)
+        final = windows.is_final(hop_key(start, windows.hop_s), watermark())
+        if not local:
+            params = {"n": n, "min_count": least, "window": as_datetime(start).isoformat()}
+            if min_score is not None:
+                params["min_score"] = min_score
+            for peer in ask_peers("/words/trending", params, authorization):
+                other = Trending.model_validate(peer)
+                final = final and other.final
+                trends += [Trend(**t.model_dump()) for t in other.trending]
+        trends.sort(key=lambda t: (-t.score, -t.count, t.term))
+        metrics.TRENDING.set(len(trends[:n]))
+        return answer(as_datetime(start), as_datetime(end), final, trends[:n])
+
+    @router.get("/words/stream-time", include_in_schema=False)
+    def stream_time() -> dict[str, int]:
+        """This instance's newest tweet time (for the live window across instances)."""
+        newest = max((read_times(counter.store_path(p))[0] for p in directory.owned), default=0)
+        return {"stream_time": newest}
 
     return router

@@ -44,6 +44,7 @@ def topics(settings: StreamsSettings) -> list[TopicSpec]:
     return [
         *pipeline_topics(kafka),
         TopicSpec(kafka.analytics_topic, kafka.partitions, rf),
+        TopicSpec(kafka.analytics_hopping_topic, kafka.partitions, rf),
         TopicSpec(settings.repartition_topic, partitions, rf),
         TopicSpec(settings.changelog_topic, partitions, rf, COMPACTED),
         TopicSpec(settings.instances_topic, 1, rf, COMPACTED),
@@ -101,7 +102,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
             repartition_topic=settings.repartition_topic,
             repartition_partitions=options.repartition_partitions,
             intents=intents,
-            window_seconds=options.window_seconds,
+            windows=options.windows,
             stop_words=frozenset(w.lower() for w in options.stop_words),
             batcher=Batcher(options.batch_size, wait_s),
             stop=runtime.stop,
@@ -127,7 +128,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
             kafka=kafka,
             topics=(settings.repartition_topic, settings.changelog_topic),
             state_dir=options.state_dir / options.instance_id,
-            window_seconds=options.window_seconds,
+            windows=options.windows,
             emit_interval_s=options.emit_interval_s,
             batcher=Batcher(options.batch_size, wait_s),
             instance_id=options.instance_id,
@@ -145,6 +146,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
                     partitions=options.repartition_partitions,
                     window_seconds=options.window_seconds,
                     timeout_s=options.peer_timeout_s,
+                    trending=options.trending,
                 )
             ],
             status_path="/docs",

@@ -5,8 +5,11 @@ Order of work per poll, chosen so a crash at any point neither loses nor double-
    consumption resumes, not Kafka's committed offsets);
 2. publish the changed rows' new values and an offset marker to the compacted changelog in one
    Kafka transaction, then mark them clean (rows still dirty after a crash are re-published);
-3. every `emit_interval_s`, publish changed window counts to the analytics topic (consumers keep
-   the largest count per window, so a re-sent update is harmless).
+3. every `emit_interval_s`, publish changed window counts to the analytics topics (tumbling
+   windows on `twitter-analytics-topic`, hopping ones on their own topic, so readers keyed by
+   (word, window start) never mix the two), and every count of each window that has just become
+   final (the watermark passed its end + grace) once more with `final: true`. Consumers keep the
+   largest count per window, so a re-sent update is harmless.
 A partition whose store is missing (new disk, new instance) is rebuilt from the changelog
 before it is consumed.
 """
@@ -27,11 +30,10 @@ from kafka_streams import metrics
 from kafka_streams.batching import Batcher
 from kafka_streams.splitter import decode_delta
 from kafka_streams.store import PartitionStore
-from kafka_streams.tokenize import ALL_TIME, as_datetime
+from kafka_streams.windows import ALL_TIME, Windows, as_datetime, is_hopping
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import commit_transaction, consumer_lag, read_to_end
 from tweetpipe.lifecycle import StopSignal
-from tweetpipe.model import WordCount
 from tweetpipe.pipeline_metrics import export_lag
 from tweetpipe.records import DeadLetter
 from tweetpipe.settings import KafkaSettings
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 OFFSET_MARKER = b"__offset__"
 SOURCE_PREFIX = b"__source__|"
 """Changelog keys holding, per input partition, the last source position applied."""
+TIME_PREFIX = b"__time__|"
+"""Changelog keys holding, per input partition, its stream time as last applied."""
 WRITER = "writer"
 """Changelog header naming the instance that wrote the record."""
 
@@ -64,7 +68,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         kafka: KafkaSettings,
         topics: tuple[str, str],
         state_dir: Path,
-        window_seconds: int,
+        windows: Windows,
         emit_interval_s: float,
         batcher: Batcher,
         instance_id: str,
@@ -80,7 +84,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         self._kafka = kafka
         self._repartition_topic, self._changelog_topic = topics
         self._state_dir = state_dir
-        self._window_seconds = window_seconds
+        self.windows = windows
         self._emit_interval_s = emit_interval_s
         self._stop = stop
         self._on_ownership = on_ownership
@@ -174,6 +178,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         started = time.monotonic()
         latest: dict[tuple[str, int], int] = {}
         sources: dict[int, tuple[int, int]] = {}
+        times: dict[int, int] = {}
         next_offset = 0
 
         def replay(record: ConsumerRecord) -> None:
@@ -184,11 +189,15 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
             elif record.key.startswith(SOURCE_PREFIX):
                 last, chunk = record.value.decode().split(",")
                 sources[int(record.key[len(SOURCE_PREFIX) :])] = (int(last), int(chunk))
+            elif record.key.startswith(TIME_PREFIX):
+                times[int(record.key[len(TIME_PREFIX) :])] = int(record.value)
             elif record.value is not None:
                 latest[parse_changelog_key(record.key)] = int(record.value)
 
         end = self._read_changelog(partition, 0, replay)
-        store.restore(((w, win, c) for (w, win), c in latest.items()), next_offset, end, sources)
+        store.restore(
+            ((w, win, c) for (w, win), c in latest.items()), next_offset, end, sources, times
+        )
         log.info(
             "restored partition %d from the changelog: %d counts, resuming at offset %d (%.1fs)",
             partition,
@@ -226,10 +235,11 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         """Add each source's deltas once: a replayed range repeats sources already applied."""
         totals: dict[tuple[str, int], int] = defaultdict(int)
         positions = store.sources()
+        times: dict[int, int] = {}
         dead: list[DeadLetter] = []
         for record in records:
             try:
-                source, deltas = decode_delta(record.value)
+                source, deltas, stream_time = decode_delta(record.value)
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
                 dead.append(DeadLetter(record, "MalformedDelta", f"{type(exc).__name__}: {exc}"))
                 continue
@@ -237,11 +247,15 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
                 metrics.DUPLICATES.inc()
                 continue
             positions[source.partition] = source.position
+            times[source.partition] = max(times.get(source.partition, 0), stream_time)
             for word, per_window in deltas.items():
                 for window, count in per_window.items():
                     totals[(word, window)] += count
         store.apply(
-            ((w, win, c) for (w, win), c in totals.items()), records[-1].offset + 1, positions
+            ((w, win, c) for (w, win), c in totals.items()),
+            records[-1].offset + 1,
+            positions,
+            times,
         )
         self._publish_changelog(partition, store, dead)
 
@@ -274,6 +288,14 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
                 partition=partition,
                 headers=headers,
             )
+        for source_partition, stream_time in store.stream_times().items():
+            self._producer.send(
+                self._changelog_topic,
+                key=TIME_PREFIX + str(source_partition).encode(),
+                value=str(stream_time).encode(),
+                partition=partition,
+                headers=headers,
+            )
         marker = self._producer.send(
             self._changelog_topic,
             key=OFFSET_MARKER,
@@ -285,7 +307,8 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         store.mark_clean(rows, changelog_next=marker.get(timeout=30).offset + 1)
 
     def _emit(self, force: bool = False) -> bool:
-        """One update per changed (word, window) since the last emit, not one per occurrence.
+        """One update per changed (word, window) since the last emit, not one per occurrence,
+        and every count of the windows that became final since the last emit.
 
         Returns whether it was time to emit (the caller piggybacks periodic work on it).
         """
@@ -294,22 +317,41 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
             return False
         self._last_emit = now
         for store in self.stores.values():
+            watermark, finalised = store.watermark, store.finalised_through
             rows = store.pending_emits(exclude_window=ALL_TIME)
-            if not rows:
+            newly_final: list[tuple[str, int, int]] = []
+            if watermark > finalised:
+                for low, high in self.windows.final_key_ranges(finalised, watermark):
+                    newly_final += store.windows_between(low, high)
+            if not rows and not newly_final:
+                if watermark > finalised:
+                    store.set_finalised_through(watermark)
                 continue
             self._producer.begin_transaction()
-            for word, window, count in rows:
-                update = WordCount(
-                    word=word,
-                    word_count=count,
-                    window_start=as_datetime(window),
-                    window_end=as_datetime(window + self._window_seconds),
-                )
-                self._producer.send(self._analytics_topic, key=update.key, value=update.to_json())
+            for word, window, count in (*rows, *newly_final):
+                self._send_count(word, window, count, watermark)
             commit_transaction(self._producer)
             store.mark_emitted(rows)
-            metrics.EMITTED.inc(len(rows))
+            store.set_finalised_through(watermark)
+            metrics.EMITTED.inc(len(rows) + len(newly_final))
+            metrics.WINDOWS_FINALISED.inc(len(newly_final))
         return True
+
+    def _send_count(self, word: str, window: int, count: int, watermark: int) -> None:
+        """The `WordCount` contract, written directly (no model per record on this path)."""
+        start, end = self.windows.bounds(window)
+        value = orjson.dumps(
+            {
+                "word": word,
+                "word_count": count,
+                "window_start": as_datetime(start),
+                "window_end": as_datetime(end),
+                "final": end + self.windows.grace_s <= watermark,
+            },
+            option=orjson.OPT_UTC_Z,
+        )
+        topic = self._kafka.analytics_hopping_topic if is_hopping(window) else self._analytics_topic
+        self._producer.send(topic, key=word.encode(), value=value)
 
     @property
     def _analytics_topic(self) -> str:

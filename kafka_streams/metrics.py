@@ -24,3 +24,16 @@ DUPLICATES = Counter(
     "tweetpipe_streams_duplicate_deltas_total",
     "Repartition records skipped because their source was already applied (replayed ranges)",
 )
+LATE_TWEETS = Counter(
+    "tweetpipe_streams_late_tweets_total",
+    "Tweets that arrived after one of their windows was final (grace passed): left out of "
+    "those windows, still counted in the all-time totals",
+)
+WINDOWS_FINALISED = Counter(
+    "tweetpipe_streams_windows_finalised_total",
+    "(word, window) counts published as final, once stream time passed window end + grace",
+)
+TRENDING = Gauge(
+    "tweetpipe_streams_trending_terms",
+    "Terms rising in the latest hopping window at the last trending query",
+)

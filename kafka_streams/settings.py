@@ -3,9 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from tweetpipe.settings import AdminSettings, AuthSettings, ServiceSettings
+from kafka_streams.windows import MAX_HOP_SECONDS, Windows
+from tweetpipe.settings import AdminSettings, AuthSettings, ServiceSettings, TrendingOptions
 
 
 class StreamsOptions(BaseModel):
@@ -15,6 +16,15 @@ class StreamsOptions(BaseModel):
     """Stable per instance: a restarted instance fences its own unfinished transactions."""
     state_dir: Path = Path(".tweetpipe/streams")
     window_seconds: int = Field(default=60, ge=1)
+    """Tumbling windows (published on `kafka.analytics_topic`)."""
+    hop_seconds: int = Field(default=300, ge=1, le=MAX_HOP_SECONDS)
+    """Size of the hopping windows (published on `kafka.analytics_hopping_topic`)."""
+    hop_advance_seconds: int = Field(default=60, ge=1)
+    """How far apart hopping windows start; divides `hop_seconds`. Each tweet counts in
+    hop_seconds / hop_advance_seconds of them: smaller advances cost counting work."""
+    grace_seconds: int = Field(default=30, ge=0)
+    """How late (behind its input partition's latest tweet) a tweet may be and still count in
+    a window; after window end + grace the window is final."""
     stop_words: list[str] = Field(default_factory=list)
     repartition_partitions: int = Field(default=3, ge=1)
     batch_size: int = Field(default=20_000, ge=1)
@@ -26,12 +36,28 @@ class StreamsOptions(BaseModel):
     transaction_attempts: int = Field(default=8, ge=1)
     """Tries of one batch's transaction before the stage stops naming it; retriable broker
     errors only (a deterministic one stops it at once), with backoff in between."""
+    trending: TrendingOptions = TrendingOptions()
     advertised_url: str | None = None
     """How other instances reach this one's query API; defaults to http://host:port."""
     peer_timeout_s: float = 2.0
     crash_after_deltas: int | None = Field(default=None, ge=1)
     """Crash tests only: exit abruptly, mid-transaction, once this process has sent this many
     repartition records."""
+
+    @model_validator(mode="after")
+    def _advance_divides_size(self) -> StreamsOptions:
+        if self.hop_seconds % self.hop_advance_seconds:
+            raise ValueError("streams.hop_advance_seconds must divide streams.hop_seconds")
+        return self
+
+    @property
+    def windows(self) -> Windows:
+        return Windows(
+            tumbling_s=self.window_seconds,
+            hop_s=self.hop_seconds,
+            advance_s=self.hop_advance_seconds,
+            grace_s=self.grace_seconds,
+        )
 
 
 class StreamsSettings(ServiceSettings):

@@ -10,6 +10,13 @@ Each delta therefore carries its source (input partition, offset range, chunk), 
 transaction the splitter records its *intent* (the range it is about to process per input
 partition) on a compacted topic. Whoever resumes an uncommitted range processes exactly that
 range again, producing identical deltas with identical sources, which the counter applies once.
+
+Event time: each input partition has a stream time (its latest tweet time), which decides
+which windows a tweet is too late for (`windows.Windows`). The intent records the stream time
+before and after its range, so a replayed range starts from the same stream time and a resumed
+partition carries on from where the last committed range left it. Every delta carries its
+partition's stream time, and every repartition partition gets one per batch (empty if no word
+went there), so the counter knows how far each input partition has got.
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ from kafka.structs import OffsetAndMetadata
 from kafka_streams import metrics
 from kafka_streams.batching import Batcher
 from kafka_streams.directory import partition_for
-from kafka_streams.intents import Intents
-from kafka_streams.tokenize import count_batch
+from kafka_streams.intents import Intent, Intents
+from kafka_streams.tokenize import CountedBatch, count_batch
+from kafka_streams.windows import Windows
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import commit_transaction, consumer_lag
 from tweetpipe.lifecycle import StopSignal
@@ -63,24 +71,27 @@ Deltas = dict[str, dict[int, int]]
 """word → window start (or ALL_TIME) → occurrences"""
 
 
-def encode_delta(source: Source, deltas: Deltas) -> bytes:
+def encode_delta(source: Source, deltas: Deltas, stream_time: int = 0) -> bytes:
     body = {
         "src": [source.partition, source.first, source.last, source.chunk],
         "words": {w: {str(k): v for k, v in c.items()} for w, c in deltas.items()},
+        "t": stream_time,
     }
     return orjson.dumps(body)
 
 
-def decode_delta(value: bytes) -> tuple[Source, Deltas]:
+def decode_delta(value: bytes) -> tuple[Source, Deltas, int]:
+    """(source, deltas, the source partition's stream time; 0 from older splitters)."""
     body = orjson.loads(value)
     partition, first, last, chunk = (int(x) for x in body["src"])
     words = {str(w): {int(k): int(v) for k, v in c.items()} for w, c in body["words"].items()}
-    return Source(partition, first, last, chunk), words
+    return Source(partition, first, last, chunk), words, int(body.get("t", 0))
 
 
 def _chunks(deltas: dict[str, Tally[int]], size: int) -> Iterator[Deltas]:
+    """The words in chunks of `size`; one empty chunk when there are none."""
     items = list(deltas.items())
-    for start in range(0, len(items), size):
+    for start in range(0, max(len(items), 1), size):
         yield {w: dict(c) for w, c in items[start : start + size]}
 
 
@@ -99,7 +110,7 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         repartition_topic: str,
         repartition_partitions: int,
         intents: Intents,
-        window_seconds: int,
+        windows: Windows,
         stop_words: frozenset[str],
         batcher: Batcher,
         stop: StopSignal,
@@ -125,7 +136,9 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         self._replay: dict[int, tuple[int, int]] = {}
         """Input partition → the exact (first, last) range its next batch must cover."""
         self._held: dict[int, dict[int, ConsumerRecord]] = {}
-        self._window_seconds = window_seconds
+        self._windows = windows
+        self._times: dict[int, int] = {}
+        """Input partition → stream time at its next offset (epoch seconds)."""
         self._stop_words = stop_words
         self._stop = stop
 
@@ -154,20 +167,31 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         for tp in revoked:  # the next owner finds any unfinished range through the intents
             self._replay.pop(tp.partition, None)
             self._held.pop(tp.partition, None)
+            self._times.pop(tp.partition, None)
 
     def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         # Checked from the poll loop: the consumer cannot fetch offsets inside this callback.
         self._unchecked.update(assigned)
 
     def _find_unfinished_ranges(self) -> None:
-        """A recorded intent starting at the committed offset was never committed: replay it."""
+        """A recorded intent starting at the committed offset was never committed: replay it,
+        from the stream time it started at. One ending there was: carry on from its end time."""
         latest = self._intents.latest()
         for tp in self._unchecked:
             intent = latest.get(tp.partition)
             committed = self._consumer.committed(tp) or 0
-            if intent and intent[0] == committed:
-                log.info("replaying the unfinished range %s of partition %d", intent, tp.partition)
-                self._replay[tp.partition] = intent
+            self._times[tp.partition] = 0
+            if intent and intent.first == committed:
+                log.info(
+                    "replaying the unfinished range %s-%s of partition %d",
+                    intent.first,
+                    intent.last,
+                    tp.partition,
+                )
+                self._replay[tp.partition] = (intent.first, intent.last)
+                self._times[tp.partition] = intent.time_before
+            elif intent and intent.last + 1 == committed:
+                self._times[tp.partition] = intent.time_after
         self._unchecked.clear()
 
     def close(self) -> None:
@@ -178,20 +202,31 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         if not by_partition:
             return
         ranges = {p: (recs[0].offset, recs[-1].offset) for p, recs in by_partition.items()}
-        self._intents.record(ranges)
-        tweets = deltas = 0
+        decoded = {p: decode(recs, self._limits) for p, recs in by_partition.items()}
+        counted: dict[int, CountedBatch] = {}
+        for partition, batch in decoded.items():
+            counted[partition] = count_batch(
+                (t for t, _ in batch.tweets.values()),
+                self._windows,
+                self._stop_words,
+                self._times.get(partition, 0),
+            )
+        self._intents.record(
+            {
+                p: Intent(first, last, self._times.get(p, 0), counted[p].stream_time)
+                for p, (first, last) in ranges.items()
+            }
+        )
+        tweets = deltas = late = 0
         try:
             self._producer.begin_transaction()
-            for partition, partition_records in by_partition.items():
-                batch = decode(partition_records, self._limits)
-                counts = count_batch(
-                    (t for t, _ in batch.tweets.values()), self._window_seconds, self._stop_words
-                )
+            for partition, batch in decoded.items():
                 first, last = ranges[partition]
-                deltas += self._send_deltas(partition, first, last, counts)
+                deltas += self._send_deltas(partition, first, last, counted[partition])
                 for letter in batch.dead:
                     self._dead_letters.publish(letter.record, letter.error, letter.reason)
                 tweets += len(batch.tweets)
+                late += counted[partition].late
             flat = [r for recs in by_partition.values() for r in recs]
             self._producer.send_offsets_to_transaction(_next_offsets(flat), self._group_id)
             commit_transaction(self._producer)
@@ -204,8 +239,10 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         self._failures = 0
         for partition in by_partition:
             self._replay.pop(partition, None)
+            self._times[partition] = counted[partition].stream_time
         metrics.TWEETS.inc(tweets)
         metrics.DELTAS.inc(deltas)
+        metrics.LATE_TWEETS.inc(late)
 
     def _give_up_unless_retriable(
         self, error: KafkaError, ranges: dict[int, tuple[int, int]]
@@ -256,12 +293,11 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
             # else: hold what is here until the rest of the range arrives
         return ready
 
-    def _send_deltas(
-        self, partition: int, first: int, last: int, counts: dict[str, Tally[int]]
-    ) -> int:
-        """One record per (repartition partition, chunk of words), in a deterministic order."""
-        by_target: dict[int, dict[str, Tally[int]]] = defaultdict(dict)
-        for word, per_window in counts.items():
+    def _send_deltas(self, partition: int, first: int, last: int, counted: CountedBatch) -> int:
+        """One record per (repartition partition, chunk of words), in a deterministic order;
+        at least one per repartition partition, which carries the stream time there."""
+        by_target: dict[int, dict[str, Tally[int]]] = {t: {} for t in range(self._partitions)}
+        for word, per_window in counted.counts.items():
             by_target[partition_for(word, self._partitions)][word] = per_window
         sent = 0
         for target in sorted(by_target):
@@ -270,7 +306,7 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
                 self._producer.send(
                     self._topic,
                     key=f"{partition}:{first}-{last}:{chunk}".encode(),
-                    value=encode_delta(source, deltas),
+                    value=encode_delta(source, deltas, counted.stream_time),
                     partition=target,
                 )
                 sent += 1

@@ -3,7 +3,9 @@
 The state and the offset of the next repartition record to apply change in one SQLite
 transaction, so after a crash the store resumes exactly where its state ends. Rows carry two
 flags: `dirty` (not yet in the changelog topic) and `emit` (not yet sent to the analytics topic);
-both survive a crash, so nothing is skipped on restart.
+both survive a crash, so nothing is skipped on restart. Beside the counts: per input partition,
+the last delta source applied and the stream time it reported (their minimum is the store's
+watermark, which says which windows are final), and how far final windows have been published.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ CREATE TABLE IF NOT EXISTS sources (
     last INTEGER NOT NULL,
     chunk INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS stream_times (
+    partition INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL
+);
 """
 
 
@@ -61,10 +67,18 @@ class PartitionStore:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'offset'").fetchone()
         return None if row is None else int(row[0])
 
-    def apply(self, deltas: Iterable[Row], next_offset: int, sources: dict[int, Position]) -> None:
-        """Add `deltas`, move the offset and the applied source positions, atomically."""
+    def apply(
+        self,
+        deltas: Iterable[Row],
+        next_offset: int,
+        sources: dict[int, Position],
+        times: dict[int, int] | None = None,
+    ) -> None:
+        """Add `deltas`, move the offset, the applied source positions and the input
+        partitions' stream times, atomically."""
         with self._transaction():
             self._set_sources(sources)
+            self._set_times(times or {})
             self._db.executemany(
                 "INSERT INTO counts (word, window, count) VALUES (?, ?, ?) "
                 "ON CONFLICT (word, window) DO UPDATE SET "
@@ -79,8 +93,10 @@ class PartitionStore:
         next_offset: int,
         changelog_next: int,
         sources: dict[int, Position],
+        times: dict[int, int] | None = None,
     ) -> None:
-        """Absolute values from the changelog: already there, so neither dirty nor to emit."""
+        """Absolute values from the changelog: already there, so neither dirty nor to emit
+        (final windows are published again: how far that went is not in the changelog)."""
         with self._transaction():
             self._db.executemany(
                 "INSERT INTO counts (word, window, count, dirty, emit) VALUES (?, ?, ?, 0, 0) "
@@ -90,6 +106,7 @@ class PartitionStore:
             self._set_offset(next_offset)
             self._set("changelog_next", changelog_next)
             self._set_sources(sources)
+            self._set_times(times or {})
 
     def rebase(self) -> None:
         """The broker's topics are newer than this store (it restarted empty, or they were
@@ -98,6 +115,8 @@ class PartitionStore:
         with self._transaction():
             self._db.execute("UPDATE counts SET dirty = 1")
             self._db.execute("DELETE FROM sources")
+            self._db.execute("DELETE FROM stream_times")
+            self._set("finalised_through", 0)
             self._set_offset(0)
             self._set("changelog_next", 0)
 
@@ -112,6 +131,39 @@ class PartitionStore:
             "ON CONFLICT (partition) DO UPDATE SET last = excluded.last, chunk = excluded.chunk",
             [(p, last, chunk) for p, (last, chunk) in sources.items()],
         )
+
+    def stream_times(self) -> dict[int, int]:
+        """Per input partition, its stream time as of the last delta applied from it."""
+        rows = self._db.execute("SELECT partition, time FROM stream_times").fetchall()
+        return {int(p): int(t) for p, t in rows}
+
+    @property
+    def watermark(self) -> int:
+        """The earliest input partition's stream time: no open window ends before it."""
+        row = self._db.execute("SELECT min(time) FROM stream_times").fetchone()
+        return 0 if row is None or row[0] is None else int(row[0])
+
+    def _set_times(self, times: dict[int, int]) -> None:
+        self._db.executemany(
+            "INSERT INTO stream_times (partition, time) VALUES (?, ?) "
+            "ON CONFLICT (partition) DO UPDATE SET time = max(time, excluded.time)",
+            list(times.items()),
+        )
+
+    @property
+    def finalised_through(self) -> int:
+        """The watermark up to which final windows have been published."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'finalised_through'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def set_finalised_through(self, watermark: int) -> None:
+        self._set("finalised_through", watermark)
+
+    def windows_between(self, low: int, high: int) -> list[Row]:
+        """Every count whose window key is in [low, high]."""
+        return self._db.execute(
+            "SELECT word, window, count FROM counts WHERE window BETWEEN ? AND ?", (low, high)
+        ).fetchall()
 
     def dirty(self) -> list[Row]:
         return self._db.execute("SELECT word, window, count FROM counts WHERE dirty = 1").fetchall()
@@ -198,5 +250,64 @@ def read_top(path: Path, window: int, n: int) -> list[tuple[str, int]]:
             (window, n),
         ).fetchall()
         return [(str(w), int(c)) for w, c in rows]
+    finally:
+        conn.close()
+
+
+def read_times(path: Path) -> tuple[int, int]:
+    """(latest, earliest) input-partition stream time of a store: how far its newest tweets
+    reach, and its watermark."""
+    if not path.exists():
+        return 0, 0
+    conn = connect(path, readonly=True)
+    try:
+        latest, earliest = conn.execute("SELECT max(time), min(time) FROM stream_times").fetchone()
+        return int(latest or 0), int(earliest or 0)
+    except sqlite3.OperationalError:  # a store from before event time: no such table yet
+        return 0, 0
+    finally:
+        conn.close()
+
+
+def read_window(path: Path, window: int, min_count: int) -> dict[str, int]:
+    """Every word's count in one window, at least `min_count`."""
+    if not path.exists():
+        return {}
+    conn = connect(path, readonly=True)
+    try:
+        rows = conn.execute(
+            "SELECT word, count FROM counts WHERE window = ? AND count >= ?", (window, min_count)
+        ).fetchall()
+        return {str(w): int(c) for w, c in rows}
+    finally:
+        conn.close()
+
+
+def read_earlier(
+    path: Path, words: list[str], windows: list[int]
+) -> tuple[set[int], dict[str, list[int]]]:
+    """Which of `windows` hold any count here, and the counts of `words` in them."""
+    if not path.exists() or not windows:
+        return set(), {}
+    conn = connect(path, readonly=True)
+    try:
+        marks = ",".join("?" * len(windows))
+        present = {
+            int(w)
+            for (w,) in conn.execute(
+                f"SELECT DISTINCT window FROM counts WHERE window IN ({marks})", windows
+            )
+        }
+        counts: dict[str, list[int]] = {}
+        for start in range(0, len(words), 500):
+            chunk = words[start : start + 500]
+            rows = conn.execute(
+                f"SELECT word, count FROM counts WHERE window IN ({marks}) "
+                f"AND word IN ({','.join('?' * len(chunk))})",
+                [*windows, *chunk],
+            )
+            for word, count in rows:
+                counts.setdefault(str(word), []).append(int(count))
+        return present, counts
     finally:
         conn.close()

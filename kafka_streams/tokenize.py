@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 
+from kafka_streams.windows import ALL_TIME, Windows
 from tweetpipe.model import Tweet
 from tweetpipe.text import words
 
@@ -16,25 +18,40 @@ def window_start(moment: datetime, window_seconds: int) -> int:
     return seconds - seconds % window_seconds
 
 
-def as_datetime(epoch_seconds: int) -> datetime:
-    return datetime.fromtimestamp(epoch_seconds, UTC)
+@dataclass
+class CountedBatch:
+    """One input partition's batch, counted: deltas per word and window, and its stream time."""
 
-
-ALL_TIME = -1
-"""The window key under which all-time totals are kept."""
+    counts: dict[str, Counter[int]] = field(default_factory=dict)
+    stream_time: int = 0
+    """Latest tweet time seen in the partition up to the end of this batch (epoch seconds)."""
+    late: int = 0
+    """Tweets too late for at least one of their windows (still counted in all-time totals)."""
 
 
 def count_batch(
-    tweets: Iterable[Tweet], window_seconds: int, stop_words: frozenset[str] = frozenset()
-) -> dict[str, Counter[int]]:
-    """Per word: occurrences per window start, plus the all-time delta under `ALL_TIME`."""
-    counts: dict[str, Counter[int]] = {}
+    tweets: Iterable[Tweet],
+    windows: Windows,
+    stop_words: frozenset[str] = frozenset(),
+    stream_time: int = 0,
+) -> CountedBatch:
+    """Per word: occurrences per open window key, plus the all-time delta under `ALL_TIME`.
+
+    Tweets are taken in offset order, stream time moving with them, so the same range from the
+    same starting stream time always gives the same deltas (a replayed range must)."""
+    batch = CountedBatch(stream_time=stream_time)
+    counts = batch.counts
     for tweet in tweets:
-        start = window_start(tweet.created_at, window_seconds)
+        moment = int(tweet.created_at.timestamp())
+        if moment > batch.stream_time:
+            batch.stream_time = moment
+        keys, late = windows.keys(moment, batch.stream_time)
+        batch.late += late
+        keys.append(ALL_TIME)
         for word in words(tweet.text, stop_words):
             per_window = counts.get(word)
             if per_window is None:
                 per_window = counts[word] = Counter()
-            per_window[start] += 1
-            per_window[ALL_TIME] += 1
-    return counts
+            for key in keys:
+                per_window[key] += 1
+    return batch

@@ -23,9 +23,9 @@ from sqlalchemy import Engine, MetaData, inspect, select, text
 
 from analytics_service import migrate
 from analytics_service.app import analytics_topics
-from analytics_service.repository import TABLE, WordCountRepository
+from analytics_service.repository import HOPPING_TABLE, TABLE, WordCountRepository
 from analytics_service.settings import AnalyticsSettings
-from analytics_service.tables import SCHEMA, WordCountRow
+from analytics_service.tables import SCHEMA, HoppingCountRow, WordCountRow
 from tests.support.issuer import DevIssuer, bearer
 from tests.support.kafka import (
     OVERSIZED_BYTES,
@@ -201,7 +201,7 @@ def test_migrations_create_the_table(engine: Engine) -> None:
     assert migrate.current_revision(engine) is None
     migrate.upgrade(engine)
     migrate.upgrade(engine)  # a second start changes nothing
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0001"
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0002"
 
     postgres = engine.dialect.name == "postgresql"
     schema = SCHEMA if postgres else None
@@ -209,18 +209,24 @@ def test_migrations_create_the_table(engine: Engine) -> None:
     if postgres:
         assert SCHEMA in inspector.get_schema_names()
     assert "word_counts" in inspector.get_table_names(schema=schema)
-    columns = {c["name"]: c for c in inspector.get_columns("word_counts", schema=schema)}
-    assert set(columns) == {"word", "window_start", "window_end", "word_count", "updated_at"}
-    assert not any(c["nullable"] for c in columns.values())
-    primary_key = inspector.get_pk_constraint("word_counts", schema=schema)
-    assert primary_key["constrained_columns"] == ["word", "window_start"]
-    indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("word_counts", schema)}
-    assert indexes["ix_word_counts_window_start_count"] == ["window_start", "word_count"]
+    expected_columns = {"word", "window_start", "window_end", "word_count", "final", "updated_at"}
+    for table, key in (
+        ("word_counts", ["word", "window_start"]),
+        ("hopping_counts", ["word", "window_start", "window_end"]),
+    ):
+        columns = {c["name"]: c for c in inspector.get_columns(table, schema=schema)}
+        assert set(columns) == expected_columns
+        assert not any(c["nullable"] for c in columns.values())
+        primary_key = inspector.get_pk_constraint(table, schema=schema)
+        assert primary_key["constrained_columns"] == key
+        indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes(table, schema)}
+        assert indexes[f"ix_{table}_window_start_count"] == ["window_start", "word_count"]
 
     # The SQLModel table and the migrations describe the same schema. Only this service's
     # table: SQLModel's shared registry also holds other services' tables once imported.
     metadata = MetaData()
     WordCountRow.__table__.to_metadata(metadata, schema=schema)  # type: ignore[attr-defined]
+    HoppingCountRow.__table__.to_metadata(metadata, schema=schema)  # type: ignore[attr-defined]
     with engine.connect() as connection:
         context = MigrationContext.configure(
             connection, opts={"include_schemas": postgres, "compare_type": True}
@@ -306,6 +312,7 @@ def test_the_api_returns_what_was_written(service: Analytics, engine: Engine) ->
             "word_count": expected[("kafka", last)],
             "window_start": iso(last),
             "window_end": iso(last + WINDOW),
+            "final": False,
         }
     assert service.get("/get-word-count-by-word/legacy").json()["window_start"] == iso(T0)
     missing = service.get("/get-word-count-by-word/cobol")
@@ -324,6 +331,7 @@ def test_the_api_returns_what_was_written(service: Analytics, engine: Engine) ->
             "window_start": iso(T0 + i * WINDOW),
             "window_end": iso(T0 + (i + 1) * WINDOW),
             "word_count": expected[("java", T0 + i * WINDOW)],
+            "final": False,
         }
         for i in (1, 2, 3)
     ]
@@ -346,6 +354,7 @@ def test_the_api_returns_what_was_written(service: Analytics, engine: Engine) ->
     assert latest == {
         "window_start": iso(last),
         "window_end": iso(last + WINDOW),
+        "final": False,
         "words": top(last, 3),
     }
     assert service.get("/analytics/top").json()["words"] == top(last, 10)  # defaults
@@ -611,3 +620,126 @@ def test_the_openapi_spec_is_the_contract(service: Analytics, tmp_path: Path) ->
     service.start()
     service.wait_committed(len(updates))
     assert_contract_holds(f"http://127.0.0.1:{service.port}", service.token, tmp_path)
+
+
+# --- final windows, hopping windows, rising now ---------------------------------------------
+
+HOP = timedelta(minutes=3)
+STEP = timedelta(minutes=1)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def hop(word: str, count: int, start: datetime, final: bool = False) -> WordCount:
+    return WordCount(
+        word=word, word_count=count, window_start=start, window_end=start + HOP, final=final
+    )
+
+
+def produce_hopping(kafka: KafkaSettings, updates: list[WordCount]) -> None:
+    produce(kafka, kafka.analytics_hopping_topic, ((u.key, u.to_json()) for u in updates))
+
+
+def test_final_flags_stick_and_hopping_windows_have_their_own_rows(
+    service: Analytics, engine: Engine
+) -> None:
+    """A final update marks the row final; a replayed provisional one does not undo it. Hopping
+    windows starting with a tumbling one are rows of their own, not a larger tumbling count."""
+    tumbling = [
+        WordCount(word="kafka", word_count=4, window_start=T0, window_end=T0 + WINDOW),
+        WordCount(word="kafka", word_count=7, window_start=T0, window_end=T0 + WINDOW, final=True),
+        WordCount(word="kafka", word_count=4, window_start=T0, window_end=T0 + WINDOW),
+    ]
+    # an older producer's record has no `final`: read as provisional
+    legacy = {
+        "word": "java",
+        "word_count": 2,
+        "window_start": iso(T0),
+        "window_end": iso(T0 + WINDOW),
+    }
+    produce_counts(service.kafka, tumbling)
+    produce(service.kafka, service.kafka.analytics_topic, [(b"java", orjson.dumps(legacy))])
+    produce_hopping(service.kafka, [hop("kafka", 30, T0), hop("kafka", 31, T0, final=True)])
+    service.start()
+    service.wait_committed(len(tumbling) + 1)
+    wait_until(
+        lambda: service.get("/analytics/trending", min_score=0, min_count=1).json()["final"],
+        60,
+        "the hopping window stored, final",
+    )
+    kafka = service.get("/get-word-count-by-word/kafka").json()
+    assert (kafka["word_count"], kafka["final"]) == (7, True)
+    java = service.get("/get-word-count-by-word/java").json()
+    assert (java["word_count"], java["final"]) == (2, False)
+    top = service.get("/analytics/top", window=iso(T0)).json()
+    assert top["final"] is False  # java's count in it is still provisional
+    with engine.connect() as connection:
+        hopping = connection.execute(select(HOPPING_TABLE)).all()
+    assert [(r.word, r.window_start, r.window_end, r.word_count, r.final) for r in hopping] == [
+        ("kafka", T0, T0 + HOP, 31, True)
+    ]
+
+
+def test_rising_now_scores_terms_against_their_own_baseline(service: Analytics) -> None:
+    """21 hopping windows (3 minutes, every minute). The latest one is the earliest holding the
+    newest minute; its baseline is the six back-to-back windows before it. A burst rises, a
+    flat term does not, nor a term below the minimum count, the filter keywords or stop words."""
+    starts = [T0 + i * STEP for i in range(21)]
+    latest = T0 + 18 * STEP  # the newest window starts at T0 + 20 min
+    baseline = [latest - k * HOP for k in range(1, 7)]
+    updates = []
+    for start in starts:
+        now = start == latest
+        updates += [hop("streams", 20, start), hop("kafka", 100 if now else 10, start)]
+        updates += [hop("the", 90 if now else 9, start)]
+        updates.append(hop("launch", 40 if now else (2 if start in baseline else 1), start))
+        if now:
+            updates += [hop("fresh", 12, start), hop("tiny", 3, start)]
+    produce_hopping(service.kafka, updates)
+    service.start()
+
+    def answer(**params: Any) -> dict[str, Any]:
+        response = service.get("/analytics/trending", **params)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    wait_until(lambda: len(answer()["trending"]) == 2, 60, "the windows stored")
+    assert answer() == {
+        "window_start": iso(latest),
+        "window_end": iso(latest + HOP),
+        "final": False,
+        "trending": [
+            {"term": "launch", "count": 40, "baseline": 2.0, "score": 21.939},
+            {"term": "fresh", "count": 12, "baseline": 0.0, "score": 12.0},
+        ],
+    }
+    assert [t["term"] for t in answer(n=1)["trending"]] == ["launch"]
+    assert [t["term"] for t in answer(min_count=3)["trending"]] == ["launch", "fresh", "tiny"]
+    assert answer(min_score=15)["trending"][0]["term"] == "launch"
+
+    for params, parameter, message in (
+        ({"n": 0}, "n", "greater than or equal to 1"),
+        ({"n": 101}, "n", "less than or equal to 100"),
+        ({"n": "ten"}, "n", "valid integer"),
+        ({"min_count": 0}, "min_count", "greater than or equal to 1"),
+        ({"min_score": -1}, "min_score", "greater than or equal to 0"),
+        ({"min_score": "high"}, "min_score", "valid number"),
+    ):
+        response = service.get("/analytics/trending", **params)
+        assert response.status_code == 422, params
+        (error,) = response.json()["detail"]
+        assert error["loc"] == ["query", parameter]
+        assert message in error["msg"]
+
+
+def test_rising_now_with_no_data_is_empty(service: Analytics) -> None:
+    service.start()
+    assert service.get("/analytics/trending").json() == {
+        "window_start": None,
+        "window_end": None,
+        "final": False,
+        "trending": [],
+    }

@@ -3,9 +3,9 @@ from collections import Counter
 
 import pytest
 
-from tweetpipe.model import CLASSIC_TEXT_LENGTH
+from tweetpipe.model import CLASSIC_TEXT_LENGTH, Tweet
 from twitter_to_kafka.generator import KeywordFilter, SnowflakeIds, TweetGenerator
-from twitter_to_kafka.settings import GeneratorOptions
+from twitter_to_kafka.settings import Burst, GeneratorOptions
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +94,49 @@ def test_custom_keywords_are_honoured() -> None:
     options = GeneratorOptions(seed=1, count=300, keywords=["Rust", "event sourcing"])
     tweets = list(TweetGenerator(options))
     assert {k for t in tweets for k in t.keywords} == {"Rust", "event sourcing"}
+
+
+class _SteppingClock:
+    """Reads `step_s` apart: the generator's tweets are that far apart in time."""
+
+    def __init__(self, step_s: float) -> None:
+        self.now = 1_790_000_000.0
+        self.step_s = step_s
+
+    def __call__(self) -> float:
+        self.now += self.step_s
+        return self.now
+
+
+def test_a_burst_spikes_its_term_only_while_it_lasts_and_changes_nothing_else() -> None:
+    """One tweet a second for 20 minutes; #LaunchDay in ~40% of them from minute 5 for 3
+    minutes, again every 10 minutes. Without the burst the same seed gives the same tweets
+    minus the term."""
+    burst = Burst(term="#LaunchDay", after_s=300, duration_s=180, share=0.4, every_s=600)
+    with_burst = list(
+        TweetGenerator(GeneratorOptions(seed=3, count=1200, bursts=[burst]), _SteppingClock(1.0))
+    )
+    plain = list(TweetGenerator(GeneratorOptions(seed=3, count=1200), _SteppingClock(1.0)))
+    started = with_burst[0].created_at.timestamp() - 1.0
+
+    def in_burst(t: Tweet) -> bool:
+        return (t.created_at.timestamp() - started - 300) % 600 < 180 and (
+            t.created_at.timestamp() - started >= 300
+        )
+
+    carrying = [t for t in with_burst if "#LaunchDay" in t.text]
+    assert all(in_burst(t) for t in carrying)
+    assert all("LaunchDay" in t.hashtags for t in carrying)
+    during = [t for t in with_burst if in_burst(t)]
+    assert 0.25 < len(carrying) / len(during) < 0.55
+    assert all(len(t.text) <= CLASSIC_TEXT_LENGTH for t in with_burst)
+    for burst_tweet, tweet in zip(with_burst, plain, strict=True):
+        assert burst_tweet.text.removesuffix(" #LaunchDay") == tweet.text
+        assert burst_tweet.user_id == tweet.user_id
+
+
+def test_a_phrase_burst_leads_the_text() -> None:
+    burst = Burst(term="solar eclipse", after_s=0, duration_s=60, share=1.0)
+    tweets = list(TweetGenerator(GeneratorOptions(seed=4, count=30, bursts=[burst])))
+    assert all(t.text.startswith("solar eclipse ") or len(t.text) > 260 for t in tweets)
+    assert sum(t.text.startswith("solar eclipse ") for t in tweets) > 20

@@ -30,14 +30,21 @@ from tests.support.kafka import (
 from tests.support.openapi_contract import assert_contract_holds
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, metric_value
+from tweetpipe.kafka import make_producer
 from tweetpipe.model import Tweet, WordCount
 from tweetpipe.settings import KafkaSettings
 from tweetpipe.waiting import wait_until
 from twitter_to_kafka.generator import TweetGenerator
-from twitter_to_kafka.settings import GeneratorOptions
+from twitter_to_kafka.settings import Burst, GeneratorOptions
 
 WINDOW_S = 60
+HOP_S, ADVANCE_S = 180, 60
+"""Hopping windows in these tests: 3 minutes, every minute (each tweet counts in three)."""
+LENIENT_GRACE_S = 24 * 3600
+"""Grace for the tests whose tweets arrive in random time order: none is late."""
 BASE = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+WindowKey = tuple[str, datetime, datetime]
+"""(word, window start, window end)"""
 
 
 def tweets(count: int, seed: int, minutes: int = 5) -> list[Tweet]:
@@ -56,17 +63,50 @@ def words(text: str) -> list[str]:
     return [w for w in re.split(r"\W+", text.lower()) if w and len(w) <= 100]
 
 
-def ground_truth(batch: list[Tweet]) -> tuple[Counter[str], Counter[tuple[str, datetime]]]:
+def window_starts(moment: datetime, size_s: int, advance_s: int) -> list[datetime]:
+    """Starts of the windows of `size_s` every `advance_s` seconds that hold `moment`."""
+    epoch = int(moment.timestamp())
+    latest = epoch - epoch % advance_s
+    return [
+        datetime.fromtimestamp(start, UTC) for start in range(latest, epoch - size_s, -advance_s)
+    ]
+
+
+def ground_truth(
+    batch: list[Tweet], grace_s: int = LENIENT_GRACE_S, partitions: list[int] | None = None
+) -> tuple[Counter[str], Counter[WindowKey], Counter[WindowKey], int]:
+    """All-time totals, tumbling and hopping window counts, and how many tweets were late.
+
+    Event time restated: per input partition (`partitions[i]` is tweet i's; one partition if
+    not given), stream time is the latest tweet time so far; a tweet is left out of a window
+    whose end + grace is not after it, and is late if that happened to any of its windows."""
     totals: Counter[str] = Counter()
-    windows: Counter[tuple[str, datetime]] = Counter()
-    for tweet in batch:
-        start = BASE + timedelta(
-            seconds=(int((tweet.created_at - BASE).total_seconds()) // WINDOW_S) * WINDOW_S
+    tumbling: Counter[WindowKey] = Counter()
+    hopping: Counter[WindowKey] = Counter()
+    stream_time: dict[int, datetime] = {}
+    late = 0
+    grace = timedelta(seconds=grace_s)
+    for i, tweet in enumerate(batch):
+        partition = partitions[i] if partitions else 0
+        now = stream_time[partition] = max(
+            stream_time.get(partition, tweet.created_at), tweet.created_at
         )
-        for word in words(tweet.text):
-            totals[word] += 1
-            windows[(word, start)] += 1
-    return totals, windows
+        tweet_words = words(tweet.text)
+        missed = False
+        for size, advance, counts in (
+            (WINDOW_S, WINDOW_S, tumbling),
+            (HOP_S, ADVANCE_S, hopping),
+        ):
+            for start in window_starts(tweet.created_at, size, advance):
+                end = start + timedelta(seconds=size)
+                if end + grace <= now:
+                    missed = True
+                    continue
+                for word in tweet_words:
+                    counts[(word, start, end)] += 1
+        late += missed
+        totals.update(tweet_words)
+    return totals, tumbling, hopping, late
 
 
 class Instance:
@@ -84,6 +124,9 @@ class Instance:
             "STREAMS__INSTANCE_ID": name,
             "STREAMS__STATE_DIR": str(self.state_dir),
             "STREAMS__WINDOW_SECONDS": str(WINDOW_S),
+            "STREAMS__HOP_SECONDS": str(HOP_S),
+            "STREAMS__HOP_ADVANCE_SECONDS": str(ADVANCE_S),
+            "STREAMS__GRACE_SECONDS": str(LENIENT_GRACE_S),
             "STREAMS__EMIT_INTERVAL_S": "0.5",
             "STREAMS__BATCH_SIZE": "500",
         }
@@ -155,18 +198,19 @@ def wait_for_totals(
         assert_totals(instance, totals)
 
 
-def analytics_windows(kafka: KafkaSettings) -> dict[tuple[str, datetime], int]:
-    """The largest count published per (word, window): what the analytics service keeps."""
+def published(kafka: KafkaSettings, topic: str) -> dict[WindowKey, WordCount]:
+    """Per (word, window) on `topic`, the largest count published (what the analytics service
+    keeps), final if any update said so."""
     consumer = KafkaConsumer(
         bootstrap_servers=kafka.servers,
         isolation_level="read_committed",
         enable_auto_commit=False,
     )
-    partitions = consumer.partitions_for_topic(kafka.analytics_topic) or set()
-    tps = [TopicPartition(kafka.analytics_topic, p) for p in partitions]
+    partitions = consumer.partitions_for_topic(topic) or set()
+    tps = [TopicPartition(topic, p) for p in partitions]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
-    latest: dict[tuple[str, datetime], int] = {}
+    latest: dict[WindowKey, WordCount] = {}
     idle = 0
     while idle < 3:
         polled = consumer.poll(timeout_ms=500)
@@ -174,26 +218,56 @@ def analytics_windows(kafka: KafkaSettings) -> dict[tuple[str, datetime], int]:
         for records in polled.values():
             for record in records:
                 update = WordCount.from_json(record.value)
-                key = (update.word, update.window_start)
-                latest[key] = max(latest.get(key, 0), update.word_count)
-                assert update.window_end - update.window_start == timedelta(seconds=WINDOW_S)
+                key = (update.word, update.window_start, update.window_end)
+                kept = latest.get(key)
+                if kept is not None:
+                    assert not (kept.final and update.word_count != kept.word_count), key
+                    update = update.model_copy(
+                        update={
+                            "word_count": max(kept.word_count, update.word_count),
+                            "final": kept.final or update.final,
+                        }
+                    )
+                latest[key] = update
     consumer.close()
     return latest
+
+
+def analytics_windows(kafka: KafkaSettings) -> dict[WindowKey, int]:
+    """Tumbling-window counts on the analytics topic (one-minute windows only)."""
+    counts = {k: u.word_count for k, u in published(kafka, kafka.analytics_topic).items()}
+    assert all(end - start == timedelta(seconds=WINDOW_S) for _, start, end in counts)
+    return counts
+
+
+def hopping_windows(kafka: KafkaSettings) -> dict[WindowKey, int]:
+    """Hopping-window counts on their own topic."""
+    counts = {k: u.word_count for k, u in published(kafka, kafka.analytics_hopping_topic).items()}
+    assert all(end - start == timedelta(seconds=HOP_S) for _, start, end in counts)
+    return counts
+
+
+def wait_for_windows(
+    kafka: KafkaSettings, tumbling: Counter[WindowKey], hopping: Counter[WindowKey]
+) -> None:
+    wait_until(lambda: analytics_windows(kafka) == dict(tumbling), 60, "tumbling window counts")
+    wait_until(lambda: hopping_windows(kafka) == dict(hopping), 60, "hopping window counts")
 
 
 def test_counts_equal_ground_truth_with_windows(
     kafka_settings: KafkaSettings, instances: Callable[[str], Instance], dev_issuer: DevIssuer
 ) -> None:
     batch = tweets(3000, seed=21)
-    totals, windows = ground_truth(batch)
+    totals, windows, hops, _ = ground_truth(batch)
     produce_tweets(kafka_settings, batch)
     instance = instances("a").start()
     wait_for_totals([instance], totals)
-    wait_until(lambda: analytics_windows(kafka_settings) == dict(windows), 60, "window counts")
+    wait_for_windows(kafka_settings, windows, hops)
 
     top = instance.get("/words/top", window=BASE.isoformat(), n=5).json()
     expected = sorted(
-        ((w, c) for (w, start), c in windows.items() if start == BASE), key=lambda x: (-x[1], x[0])
+        ((w, c) for (w, start, _), c in windows.items() if start == BASE),
+        key=lambda x: (-x[1], x[0]),
     )[:5]
     assert [(x["word"], x["word_count"]) for x in top["words"]] == expected
 
@@ -220,7 +294,7 @@ def test_kill_9_at_random_points_neither_loses_nor_double_counts(
     kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
 ) -> None:
     batch = tweets(12_000, seed=22)
-    totals, windows = ground_truth(batch)
+    totals, windows, hops, _ = ground_truth(batch)
     instance = instances("a").start()
     chaos = random.Random(7)
     for chunk in range(6):
@@ -229,7 +303,7 @@ def test_kill_9_at_random_points_neither_loses_nor_double_counts(
         instance.kill()  # SIGKILL: no chance to finish a batch or a transaction
         instance.start()
     wait_for_totals([instance], totals, timeout_s=180)
-    wait_until(lambda: analytics_windows(kafka_settings) == dict(windows), 60, "window counts")
+    wait_for_windows(kafka_settings, windows, hops)
 
 
 def test_crash_mid_transaction_counts_each_tweet_once(
@@ -238,7 +312,7 @@ def test_crash_mid_transaction_counts_each_tweet_once(
     """Crashes with part of a split transaction already on the broker: the local broker hands
     those aborted records to `read_committed` readers, so only the dedupe keeps counts exact."""
     batch = tweets(6000, seed=26)
-    totals, windows = ground_truth(batch)
+    totals, windows, hops, _ = ground_truth(batch)
     produce_tweets(kafka_settings, batch)
     instance = instances("a")
     chaos = random.Random(3)
@@ -251,7 +325,7 @@ def test_crash_mid_transaction_counts_each_tweet_once(
     del instance.env["STREAMS__CRASH_AFTER_DELTAS"]
     instance.start()
     wait_for_totals([instance], totals, timeout_s=180)
-    wait_until(lambda: analytics_windows(kafka_settings) == dict(windows), 60, "window counts")
+    wait_for_windows(kafka_settings, windows, hops)
     assert metric_value(instance.port, "tweetpipe_streams_duplicate_deltas_total") > 0
 
 
@@ -259,12 +333,13 @@ def test_scale_out_with_rebalance_mid_run(
     kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
 ) -> None:
     batch = tweets(6000, seed=23)
-    totals, _ = ground_truth(batch)
+    totals, windows, hops, _ = ground_truth(batch)
     first, second = instances("a").start(), instances("b").start()
     produce_tweets(kafka_settings, batch[:3000])
     third = instances("c").start()  # joins mid-run: partitions move between instances
     produce_tweets(kafka_settings, batch[3000:])
     wait_for_totals([first, second, third], totals, timeout_s=180)
+    wait_for_windows(kafka_settings, windows, hops)
     answered_by = {
         first.get(f"/get-word-count-by-word/{w}").json()["answered_by"] for w in list(totals)[:200]
     }
@@ -394,12 +469,60 @@ def test_a_run_of_letters_too_long_to_be_a_word_is_not_counted_and_counting_goes
     batch[100] = odd
     produce_tweets(kafka_settings, batch)
     instance = instances("a").start()
-    totals = ground_truth(batch)[0]
+    totals, windows, hops, _ = ground_truth(batch)
     assert "z" * 150 not in totals
     wait_for_totals([instance], totals)
-    wait_until(
-        lambda: analytics_windows(kafka_settings) == dict(ground_truth(batch)[1]), 60, "windows"
+    wait_for_windows(kafka_settings, windows, hops)
+
+
+def produce_to_partitions(kafka: KafkaSettings, placed: list[tuple[int, Tweet]]) -> None:
+    """Tweets onto chosen input partitions, in this order (each partition keeps it)."""
+    producer = make_producer(kafka, client_id="test-placed")
+    for partition, tweet in placed:
+        producer.send(kafka.tweets_topic, key=tweet.key, value=tweet.to_json(), partition=partition)
+    producer.flush()
+    producer.close()
+
+
+def test_late_tweets_inside_grace_count_outside_grace_only_in_totals(
+    kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
+) -> None:
+    """Per input partition, stream time runs ahead and tweets arrive late by varying amounts:
+    within grace they update their windows, after it only the all-time totals and the late
+    metric. Windows whose end + grace every partition has passed are published final."""
+    grace_s = 30
+    shuffle = random.Random(5)
+    placed: list[tuple[int, Tweet]] = []
+    for i, tweet in enumerate(tweets(1800, seed=31, minutes=1)):
+        partition = i % 3
+        # mostly in order, minute by minute, with some tweets up to 2 minutes behind
+        offset_s = i // 3 + (-shuffle.randrange(121) if shuffle.random() < 0.2 else 0)
+        moment = BASE + timedelta(seconds=max(offset_s, 0))
+        placed.append((partition, tweet.model_copy(update={"created_at": moment})))
+    batch = [t for _, t in placed]
+    totals, windows, hops, late = ground_truth(batch, grace_s, [p for p, _ in placed])
+    assert 0 < late < len(batch)
+    instance = instances("a")
+    instance.env["STREAMS__GRACE_SECONDS"] = str(grace_s)
+    instance.start()
+    produce_to_partitions(kafka_settings, placed)
+    wait_for_totals([instance], totals)  # every tweet, late or not
+    wait_for_windows(kafka_settings, windows, hops)
+    assert metric_value(instance.port, "tweetpipe_streams_late_tweets_total") == late
+
+    watermark = min(
+        max(t.created_at for p, t in placed if p == partition) for partition in range(3)
     )
+
+    grace = timedelta(seconds=grace_s)
+    for topic in (kafka_settings.analytics_topic, kafka_settings.analytics_hopping_topic):
+        updates = published(kafka_settings, topic)
+        for (word, start, end), update in updates.items():
+            assert update.final == (end + grace <= watermark), (word, start, end)
+        finals = [u.final for u in updates.values()]
+        assert any(finals)
+        assert not all(finals)
+    assert metric_value(instance.port, "tweetpipe_streams_windows_finalised_total") > 0
 
 
 def test_the_openapi_spec_is_the_contract(
@@ -411,3 +534,67 @@ def test_the_openapi_spec_is_the_contract(
     instance = instances("a").start()
     wait_for_totals([instance], ground_truth(batch)[0])
     assert_contract_holds(instance.url, instance.token, tmp_path)
+
+
+class SteppingClock:
+    """A clock that moves `step_s` each time it is read: tweets `step_s` apart from `start`."""
+
+    def __init__(self, start: datetime, step_s: float) -> None:
+        self.now = start.timestamp()
+        self.step_s = step_s
+
+    def __call__(self) -> float:
+        self.now += self.step_s
+        return self.now
+
+
+def test_an_injected_burst_is_rising_within_two_windows_and_a_flat_term_is_not(
+    kafka_settings: KafkaSettings, instances: Callable[[str], Instance]
+) -> None:
+    """The generator's burst: from minute 12, for 4 minutes, 30% of tweets carry #LaunchDay.
+    The live hopping window (3 minutes, every minute) reports it rising within two steps of
+    its start; a hashtag at a steady rate is not, nor the burst term before it began."""
+    burst_at = BASE + timedelta(minutes=12)
+    options = GeneratorOptions(
+        seed=41,
+        count=3000,
+        bursts=[Burst(term="#LaunchDay", after_s=720, duration_s=240, share=0.3)],
+    )
+    batch = list(TweetGenerator(options, clock=SteppingClock(BASE, 0.4)))
+    assert sum("#LaunchDay" in t.text for t in batch) > 100
+    produce_tweets(kafka_settings, batch)
+    instance = instances("a").start()
+    wait_for_totals([instance], ground_truth(batch)[0])
+
+    def rising(window_end: datetime | None = None, **params: Any) -> dict[str, Any]:
+        if window_end is not None:
+            params["window"] = (window_end - timedelta(seconds=HOP_S)).isoformat()
+        reply = instance.get("/words/trending", **params)
+        assert reply.status_code == 200, reply.text
+        body: dict[str, Any] = reply.json()
+        return body
+
+    def terms(answer: dict[str, Any]) -> list[str]:
+        return [t["term"] for t in answer["trending"]]
+
+    assert "launchday" not in terms(rising(burst_at, n=100))
+    for steps in (1, 2):
+        answer = rising(burst_at + steps * timedelta(seconds=ADVANCE_S), n=100)
+        assert terms(answer)[0] == "launchday", answer
+        assert "devops" not in terms(answer)  # a topic hashtag at its usual rate
+        (launch,) = [t for t in answer["trending"] if t["term"] == "launchday"]
+        assert launch["baseline"] == 0
+        assert launch["count"] >= 5
+
+    newest = int(max(t.created_at for t in batch).timestamp())
+    live = rising(n=5)
+    live_start = newest - newest % ADVANCE_S + ADVANCE_S - HOP_S
+    assert live["window_start"] == datetime.fromtimestamp(live_start, UTC).isoformat().replace(
+        "+00:00", "Z"
+    )
+    assert live["final"] is False
+    assert metric_value(instance.port, "tweetpipe_streams_trending_terms") == len(live["trending"])
+    for params in ({"n": 0}, {"n": 101}, {"min_count": 0}, {"min_score": -1}, {"window": "soon"}):
+        reply = instance.get("/words/trending", **params)
+        assert reply.status_code == 422, params
+        assert reply.json()["detail"][0]["loc"][-1] == next(iter(params))

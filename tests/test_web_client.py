@@ -301,6 +301,20 @@ def test_trends_shows_live_and_stored_top_words_and_a_word_series(
     assert series.params["from"].endswith("Z")
 
 
+def test_trends_shows_what_is_rising_with_a_chart_per_term(
+    web_env: WebGateway, dev_issuer: DevIssuer
+) -> None:
+    at = open_app(dev_issuer, page="trends")
+    assert not at.exception
+    text = page_text(at)
+    assert "Rising now" in text
+    assert "Window 10:00 to 10:05 UTC (still counting)" in text
+    assert "40 now, usually 2.0 · score 21.9" in text
+    assert "12 now, usually 1.5 · score 6.6" in text
+    assert len(at.get("vega_lite_chart")) == 3  # one per term, and the word over time
+    assert web_env.seen("/analytics/trending")[-1].params["n"] == "5"
+
+
 def test_trends_picks_a_minute_and_another_word(web_env: WebGateway, dev_issuer: DevIssuer) -> None:
     at = open_app(dev_issuer, page="trends")
     picker = at.selectbox(key="trends-window")

@@ -233,6 +233,38 @@ def lines_drawn(chart: Locator, wanted: set[str], at_least: int = 1) -> set[str]
         chart.page.wait_for_timeout(1000)
 
 
+def rising_terms(page: Page, stack: Stack) -> list[str]:
+    """The terms "Rising now" draws, each with a chart whose two bars (usual, now) are drawn;
+    `tweetpipe up` starts the generator with a burst, so there is at least one."""
+    trending = stack.url("GATEWAY", "/analytics-service/analytics/trending")
+    deadline = time.monotonic() + 90  # a guard, not a measurement
+
+    def answered() -> list[str]:
+        reply = httpx.get(trending, params={"n": 20}, headers=stack.auth(), timeout=10)
+        if reply.status_code == 429:  # the page, refreshing, shares this user's rate limit
+            return []
+        assert reply.status_code == 200, reply.text
+        return [t["term"] for t in reply.json()["trending"]]
+
+    while "launchday" not in answered():  # the burst's hashtag, through the gateway
+        assert time.monotonic() < deadline, answered()
+        time.sleep(1)
+    expect(page.get_by_text("Rising now")).to_be_visible()
+    charts = page.locator('[class*="st-key-rising-"]')
+    expect(charts.first).to_be_attached(timeout=30_000)
+    terms = []
+    for chart in charts.all():
+        term = str(chart.get_attribute("class")).split("st-key-rising-", 1)[1].split()[0]
+        expect(page.get_by_text(term, exact=True).first).to_be_visible()
+        bars = chart.locator('[aria-roledescription="bar"]')
+        expect(bars.first).to_be_attached(timeout=20_000)
+        labels = [str(b.get_attribute("aria-label")) for b in bars.all()]
+        assert len(labels) == 2, labels
+        assert any("now" in label for label in labels), labels
+        terms.append(term)
+    return terms
+
+
 def test_sign_in_search_trends_pipeline_and_sign_out(stack: Stack, browser: Browser) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 2000})
     page.goto(stack.web + "/trends")
@@ -246,6 +278,8 @@ def test_sign_in_search_trends_pipeline_and_sign_out(stack: Stack, browser: Brow
     live = page.locator('[data-testid="stDataFrame"]').first
     expect(live).to_be_visible(timeout=20_000)
     expect(page.get_by_text("counted since the pipeline started")).to_be_visible()
+    rising = rising_terms(page, stack)
+    assert rising, "Rising now shows no term"
     no_traceback(page)
     shot(page, "02-trends")
 

@@ -100,6 +100,9 @@ class WordCount(BaseModel):
     word_count: int = Field(ge=0)
     window_start: UtcDatetime
     window_end: UtcDatetime
+    final: bool = False
+    """True once stream time has passed window end + grace: this count will not change.
+    Older producers do not send it (read as False)."""
 
     @property
     def key(self) -> bytes:

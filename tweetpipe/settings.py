@@ -36,6 +36,10 @@ class KafkaSettings(BaseModel):
     tweets_topic: str = "twitter-topic"
     dlq_topic: str = "twitter-dlq"
     analytics_topic: str = "twitter-analytics-topic"
+    """Tumbling-window counts (`{word, word_count, window_start, window_end, final}`)."""
+    analytics_hopping_topic: str = "twitter-analytics-hopping-topic"
+    """Hopping-window counts, same record shape: apart so that readers keyed by (word, window
+    start) never mix a hopping window with the tumbling one starting at the same moment."""
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     session_timeout_ms: int = 6000
@@ -141,6 +145,27 @@ class TweetLimits(BaseModel):
     max_text_length: int = Field(default=25_000, ge=1)
     """Code points. The default admits the platform's long posts (25,000 characters); the
     generator writes classic 280-character tweets."""
+
+
+DEFAULT_FILTER_KEYWORDS = ["Java", "Microservices", "Kafka", "Elasticsearch"]
+"""The generator's filter-stream keywords: in nearly every tweet, so never news."""
+
+
+class TrendingOptions(BaseModel):
+    """What "rising now" means, the same in the stream stage and the analytics service."""
+
+    baseline_windows: int = Field(default=6, ge=1, le=100)
+    """The term's baseline: its mean count over this many earlier windows of the same size,
+    back to back before the latest one (missing ones count 0)."""
+    min_count: int = Field(default=5, ge=1)
+    """Fewer occurrences in the latest window than this is noise, whatever the score."""
+    min_score: float = Field(default=3.0, ge=0)
+    """score = (count - baseline) / sqrt(baseline + 1): how many "Poisson standard
+    deviations" the count is above its own baseline."""
+    exclude_stop_words: bool = True
+    """Leave out common words (`tweetpipe.text.STOP_WORDS`)."""
+    excluded_terms: list[str] = Field(default_factory=lambda: list(DEFAULT_FILTER_KEYWORDS))
+    """Also left out: by default the filter keywords (set to the generator's keywords)."""
 
 
 class BatchOptions(BaseModel):

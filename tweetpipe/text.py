@@ -19,3 +19,18 @@ def words(text: str, stop_words: frozenset[str] = frozenset()) -> list[str]:
         for w in _NON_WORD.split(text.lower())
         if w and len(w) <= MAX_WORD_LENGTH and w not in stop_words
     ]
+
+
+_STOP_WORDS_TEXT = """
+a about above after again against all also am an and any are as at be because been before
+being below between both but by can could did do does doing down during each few for from
+further had has have having he her here hers herself him himself his how i if in into is it
+its itself just me more most my myself no nor not now of off on once only or other our ours
+ourselves out over own rt s same she should so some such t than that the their theirs them
+themselves then there these they this those through to too under until up very was we were
+what when where which while who whom why will with would you your yours yourself yourselves
+amp http https co www com
+"""
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+"""Common English words (and URL debris), left out of "rising now" by default: frequent
+everywhere, so never news."""

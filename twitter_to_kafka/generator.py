@@ -21,7 +21,7 @@ from typing import TypeVar
 from faker import Faker
 
 from tweetpipe.model import CLASSIC_TEXT_LENGTH, Tweet
-from twitter_to_kafka.settings import GeneratorOptions
+from twitter_to_kafka.settings import Burst, GeneratorOptions
 
 # Share of tweets per language, roughly as on the public stream; locales with Faker word lists.
 LANGUAGES: dict[str, tuple[str, float]] = {
@@ -83,10 +83,43 @@ class SnowflakeIds:
         return tweet_id, datetime.fromtimestamp(now_ms / 1000, UTC)
 
 
+class Bursts:
+    """Which burst terms a tweet made at a given moment carries. Its own random stream, so
+    turning bursts on leaves every other choice of a seeded run as it was."""
+
+    def __init__(self, bursts: Sequence[Burst], started: float, seed: int | None) -> None:
+        self._bursts = list(bursts)
+        self._started = started
+        self._random = random.Random(None if seed is None else seed + 1)
+
+    def active(self, moment: float) -> list[Burst]:
+        since = moment - self._started
+        return [b for b in self._bursts if _in_burst(b, since) and self._random.random() < b.share]
+
+
+def _in_burst(burst: Burst, since: float) -> bool:
+    into = since - burst.after_s
+    if into < 0:
+        return False
+    if burst.every_s is not None:
+        into %= burst.every_s
+    return into < burst.duration_s
+
+
+def _with_term(text: str, hashtags: list[str], term: str) -> tuple[str, list[str]]:
+    """The tweet with a burst term added, if it fits the classic length."""
+    if len(text) + 1 + len(term) > CLASSIC_TEXT_LENGTH or term.lower() in text.lower():
+        return text, hashtags
+    if term.startswith("#"):
+        return f"{text} {term}", [*hashtags, term[1:]]
+    return f"{term} {text}", hashtags
+
+
 class TweetGenerator:
     def __init__(self, options: GeneratorOptions, clock: Callable[[], float] = time.time) -> None:
         self.options = options
         self._random = random.Random(options.seed)
+        self._bursts = Bursts(options.bursts, clock(), options.seed) if options.bursts else None
         worker = options.worker_id
         if worker is None:
             worker = int.from_bytes(os.urandom(2), "big") & 0x3FF
@@ -132,6 +165,9 @@ class TweetGenerator:
             if matched:
                 break
         tweet_id, created_at = self._ids.next()
+        if self._bursts is not None:
+            for burst in self._bursts.active(created_at.timestamp()):
+                text, hashtags = _with_term(text, hashtags, burst.term)
         user_id = self._random.choices(self._user_ids, cum_weights=self._user_weights)[0]
         return Tweet(
             id=tweet_id,

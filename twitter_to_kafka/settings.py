@@ -4,9 +4,22 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from tweetpipe.settings import AdminSettings, ServiceSettings
+from tweetpipe.settings import DEFAULT_FILTER_KEYWORDS, AdminSettings, ServiceSettings
 
-DEFAULT_KEYWORDS = ["Java", "Microservices", "Kafka", "Elasticsearch"]
+DEFAULT_KEYWORDS = DEFAULT_FILTER_KEYWORDS
+
+
+class Burst(BaseModel):
+    """A term that suddenly spikes, as news does: from `after_s` seconds after the generator
+    starts, for `duration_s`, a `share` of the tweets carry it (again every `every_s` if set)."""
+
+    term: str = Field(default="#LaunchDay", min_length=1, max_length=60)
+    """A hashtag (leading `#`, added to the tweet's hashtags too) or a phrase."""
+    after_s: float = Field(default=60.0, ge=0)
+    duration_s: float = Field(default=240.0, gt=0)
+    share: float = Field(default=0.2, gt=0, le=1)
+    every_s: float | None = Field(default=None, gt=0)
+    """Repeat period; None: once."""
 
 
 class GeneratorOptions(BaseModel):
@@ -23,6 +36,8 @@ class GeneratorOptions(BaseModel):
     """Zipf exponent of user activity: a few users tweet a lot, most rarely."""
     sentence_pool: int = Field(default=3000, ge=10)
     progress_interval_s: float = Field(default=5.0, gt=0)
+    bursts: list[Burst] = Field(default_factory=list)
+    """Terms that spike for a while (none by default; `tweetpipe up` turns on a mild one)."""
     worker_id: int | None = Field(default=None, ge=0, lt=1024)
     """Part of every tweet id, so two generators never mint the same id; random if unset."""
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from web_client.models import SearchPage, TopWords, WordSeries, WordTotal
+from web_client.models import SearchPage, TopWords, Trending, WordSeries, WordTotal
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -140,6 +140,10 @@ class GatewayClient:
         """The analytics service's stored counts of one window (`None`: the latest one)."""
         params = {"window": _iso(window) or "latest", "n": str(n)}
         return self._get(token, ANALYTICS_ROUTE, "/analytics/top", params, TopWords)
+
+    def trending(self, token: str, n: int = 5) -> Outcome[Trending]:
+        """The analytics service's "rising now": terms well above their own baseline."""
+        return self._get(token, ANALYTICS_ROUTE, "/analytics/trending", {"n": str(n)}, Trending)
 
     def word_series(
         self, token: str, word: str, since: datetime, until: datetime | None = None

@@ -63,6 +63,22 @@ class TopWords(_Answer):
     words: list[WordCount] = []
 
 
+class TrendingTerm(_Answer):
+    term: str
+    count: int
+    baseline: float
+    score: float
+
+
+class Trending(_Answer):
+    """Rising now: the latest hopping window's terms well above their own baseline."""
+
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    final: bool = False
+    trending: list[TrendingTerm] = []
+
+
 class SeriesPoint(_Answer):
     window_start: datetime
     window_end: datetime

@@ -10,7 +10,12 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 SERVERS = "kafka-broker-1:9092,kafka-broker-2:9092,kafka-broker-3:9092"
-TOPICS = {"twitter-topic": 3, "twitter-analytics-topic": 3, "twitter-dlq": 1}
+TOPICS = {
+    "twitter-topic": 3,
+    "twitter-analytics-topic": 3,
+    "twitter-analytics-hopping-topic": 3,
+    "twitter-dlq": 1,
+}
 
 
 def main() -> int:

@@ -34,6 +34,7 @@ from query_service.schemas import (
 )
 from tests.support.ports import free_port
 from tweetpipe.search import DateBucket, TermBucket
+from tweetpipe.trending import Trend, answer, score
 
 BASE_TIME = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 HASHTAGS = ["Kafka", "DevOps", "Java", "Cloud"]
@@ -248,6 +249,16 @@ class WebGateway:
                 ],
             )
             return answer.model_dump(mode="json")
+
+        @app.get("/analytics-service/analytics/trending")
+        def rising_now(n: int = 10) -> dict[str, Any]:
+            terms = [("launchday", 40, 2.0), ("release", 12, 1.5)][:n]
+            return answer(
+                BASE_TIME,
+                BASE_TIME + timedelta(minutes=5),
+                False,
+                (Trend(t, c, b, round(score(c, b), 3)) for t, c, b in terms),
+            ).model_dump(mode="json")
 
         @app.get("/analytics-service/analytics/words/{word}/series")
         def series(word: str) -> dict[str, Any]:

@@ -1,5 +1,7 @@
-"""Trends page: the top words right now (the stream stage's live one-minute window), the top
-words of a chosen minute (stored by the analytics service), and one word over time.
+"""Trends page: what is rising now (terms well above their own recent baseline, from the
+analytics service's hopping windows), the top words right now (the stream stage's live
+one-minute window), the top words of a chosen minute (stored by the analytics service), and
+one word over time.
 
 With auto-refresh on, the figures (not the whole page) reload every `REFRESH_S` seconds.
 """
@@ -12,11 +14,12 @@ import streamlit as st
 
 from web_client import session, ui
 from web_client.api import Ok
-from web_client.models import TopWords, WordCount
+from web_client.models import TopWords, Trending, TrendingTerm, WordCount
 from web_client.render import utc_time
 
 REFRESH_S = 10
 TOP_N = 10
+RISING_N = 5
 RANGES = {"Last 15 minutes": 15, "Last hour": 60, "Last 6 hours": 360, "Last 24 hours": 1440}
 WINDOW_CHOICES = 60
 """How many past minutes the window picker offers."""
@@ -40,6 +43,13 @@ def _figures() -> None:
     if not isinstance(now, Ok) and ui.denied(now):
         ui.problem(now, "see word counts")  # the same answer for every figure here
         return
+    rising = gateway.trending(token, RISING_N)
+    st.subheader("Rising now")
+    if isinstance(rising, Ok):
+        _rising(rising.value)
+    else:
+        ui.problem(rising, "see word counts")
+    st.divider()
     now_col, window_col = st.columns(2, gap="large")
     top_word: str | None = None
     with now_col:
@@ -70,6 +80,55 @@ def _figures() -> None:
     st.divider()
     _word_over_time(token, top_word)
     st.caption(f"Updated {utc_time(datetime.now(UTC))}")
+
+
+def _rising(trending: Trending) -> None:
+    """One small chart per rising term: its count now beside its usual count."""
+    if trending.window_start is not None and trending.window_end is not None:
+        state = "final" if trending.final else "still counting"
+        st.caption(
+            f"Window {trending.window_start:%H:%M} to {trending.window_end:%H:%M} UTC ({state}), "
+            "against the same term's count in the windows before it"
+        )
+    if not trending.trending:
+        st.info(
+            "Nothing is rising: every term is near its usual count.",
+            icon=":material/trending_flat:",
+        )
+        return
+    for column, term in zip(st.columns(len(trending.trending)), trending.trending, strict=True):
+        with column, st.container(key=f"rising-{term.term}"):
+            _rising_term(term)
+
+
+def _rising_term(term: TrendingTerm) -> None:
+    st.markdown(f"**{term.term}**")
+    values = [
+        {"window": "usual", "count": term.baseline},
+        {"window": "now", "count": term.count},
+    ]
+    spec = {
+        "mark": {"type": "bar", "tooltip": True},
+        "height": 110,
+        "encoding": {
+            "x": {
+                "field": "window",
+                "type": "nominal",
+                "sort": ["usual", "now"],
+                "title": None,
+                "axis": {"labelAngle": 0},
+            },
+            "y": {"field": "count", "type": "quantitative", "title": None},
+            "color": {
+                "field": "window",
+                "type": "nominal",
+                "legend": None,
+                "scale": {"domain": ["usual", "now"], "range": ["#9aa5b1", "#e4572e"]},
+            },
+        },
+    }
+    st.vega_lite_chart(values, spec, width="stretch")
+    st.caption(f"{term.count:,} now, usually {term.baseline:,.1f} · score {term.score:,.1f}")
 
 
 def _window_choices(now: datetime) -> list[datetime | None]:
