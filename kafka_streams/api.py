@@ -181,8 +181,8 @@ def query_router(
             float | None, Query(ge=0, le=1000, description="least score; default: configured")
         ] = None,
         window: Annotated[
-            datetime | None,
-            Query(description="start of the hopping window; default: the live one"),
+            IsoDateTime | None,
+            Query(description="start of the hopping window (ISO-8601); default: the live one"),
         ] = None,
         local: bool = False,
     ) -> Trending:
