@@ -30,7 +30,7 @@ from analytics_service.schemas import (
 from tweetpipe.auth import APP_ROLES, AUTH_RESPONSES, require_roles
 from tweetpipe.settings import TrendingOptions
 from tweetpipe.text import MAX_WORD_LENGTH
-from tweetpipe.trending import Trending, answer, rising
+from tweetpipe.trending import MinCount, MinScore, Terms, Trending, answer, rising
 from tweetpipe.utc import IsoDateTime, as_utc
 
 router = APIRouter(
@@ -148,13 +148,9 @@ def get_trending_options(request: Request) -> TrendingOptions:
 def trending(
     repository: Repository,
     options: Annotated[TrendingOptions, Depends(get_trending_options)],
-    n: Annotated[int, Query(ge=1, le=MAX_TOP, description="how many terms")] = 10,
-    min_count: Annotated[
-        int | None, Query(ge=1, description="least count in the window; default: configured")
-    ] = None,
-    min_score: Annotated[
-        float | None, Query(ge=0, le=1000, description="least score; default: configured")
-    ] = None,
+    n: Terms = 10,
+    min_count: MinCount = None,
+    min_score: MinScore = None,
 ) -> Trending:
     """Rising now: the terms of the latest hopping window (provisional or final) whose count
     is well above their own baseline, the mean of the windows of the same size before it.

@@ -24,7 +24,16 @@ from kafka_streams.tokenize import window_start
 from kafka_streams.windows import ALL_TIME, as_datetime, hop_key
 from tweetpipe.auth import APP_ROLES, AUTH_RESPONSES, require_roles
 from tweetpipe.settings import TrendingOptions
-from tweetpipe.trending import Trend, Trending, answer, baseline_starts, rising
+from tweetpipe.trending import (
+    MinCount,
+    MinScore,
+    Terms,
+    Trend,
+    Trending,
+    answer,
+    baseline_starts,
+    rising,
+)
 from tweetpipe.utc import IsoDateTime, as_utc
 
 FORWARDED = "X-Tweetpipe-Forwarded"
@@ -173,13 +182,9 @@ def query_router(
     @router.get("/words/trending", response_model=Trending)
     def rising_now(
         authorization: Annotated[str, Header()],
-        n: Annotated[int, Query(ge=1, le=100, description="how many terms")] = 10,
-        min_count: Annotated[
-            int | None, Query(ge=1, description="least count in the window; default: configured")
-        ] = None,
-        min_score: Annotated[
-            float | None, Query(ge=0, le=1000, description="least score; default: configured")
-        ] = None,
+        n: Terms = 10,
+        min_count: MinCount = None,
+        min_score: MinScore = None,
         window: Annotated[
             IsoDateTime | None,
             Query(description="start of the hopping window (ISO-8601); default: the live one"),

@@ -13,11 +13,23 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
+from fastapi import Query
 from pydantic import BaseModel
 
 from tweetpipe.settings import TrendingOptions
 from tweetpipe.text import STOP_WORDS
+
+MAX_TERMS = 100
+Terms = Annotated[int, Query(ge=1, le=MAX_TERMS, description="how many terms")]
+MinCount = Annotated[
+    int | None, Query(ge=1, description="least count in the window; default: configured")
+]
+MinScore = Annotated[
+    float | None, Query(ge=0, le=1000, description="least score; default: configured")
+]
+"""The query parameters of both "rising now" endpoints (analytics and the stream stage)."""
 
 
 @dataclass(frozen=True)
