@@ -156,7 +156,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, dev_issuer: DevIssuer) ->
         finally:
             for process in reversed(processes.values()):
                 if process.process is not None:
-                    process.terminate()
+                    # above the runtime's own bound (workers joined for 30 s, then closed): the
+                    # word count may still be publishing a large changelog batch when stopped
+                    process.terminate(timeout_s=90)
 
 
 def metric_sum(port: int, sample: str, **labels: str) -> float:
