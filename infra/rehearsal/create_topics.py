@@ -19,7 +19,7 @@ TOPICS = {
 
 
 def main() -> int:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while True:
         try:
             admin = KafkaAdminClient(bootstrap_servers=SERVERS, client_id="kafka-init-topics")
@@ -31,11 +31,20 @@ def main() -> int:
             time.sleep(1)
     for name, partitions in TOPICS.items():
         topic = NewTopic(name, partitions, 3, topic_configs={"min.insync.replicas": "2"})
-        try:
-            admin.create_topics([topic])
-            print(f"created {name} ({partitions} partitions)")
-        except TopicAlreadyExistsError:
-            print(f"{name} exists")
+        while True:  # a broker still starting may refuse: retry until the deadline, saying why
+            try:
+                admin.create_topics([topic])
+                print(f"created {name} ({partitions} partitions)")
+                break
+            except TopicAlreadyExistsError:
+                print(f"{name} exists")
+                break
+            except KafkaError as exc:
+                if time.monotonic() > deadline:
+                    print(f"could not create {name}: {exc!r}", file=sys.stderr)
+                    return 1
+                print(f"creating {name} failed ({exc!r}); retrying", file=sys.stderr)
+                time.sleep(1)
     print(sorted(admin.list_topics()))
     admin.close()
     return 0
