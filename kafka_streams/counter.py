@@ -268,7 +268,9 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         rows = store.dirty()
         if not rows and store.offset is None:
             return
-        headers = [(WRITER, self._instance_id.encode())]
+        # A new headers list per record: the Kafka tracing instrumentation appends its
+        # traceparent to the list it is given, so a shared one grows with every send.
+        writer = (WRITER, self._instance_id.encode())
         self._producer.begin_transaction()
         for letter in dead:
             self._dead_letters.publish(letter.record, letter.error, letter.reason)
@@ -278,7 +280,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
                 key=changelog_key(word, window),
                 value=str(count).encode(),
                 partition=partition,
-                headers=headers,
+                headers=[writer],
             )
         for source_partition, (last, chunk) in store.sources().items():
             self._producer.send(
@@ -286,7 +288,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
                 key=SOURCE_PREFIX + str(source_partition).encode(),
                 value=f"{last},{chunk}".encode(),
                 partition=partition,
-                headers=headers,
+                headers=[writer],
             )
         for source_partition, stream_time in store.stream_times().items():
             self._producer.send(
@@ -294,14 +296,14 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
                 key=TIME_PREFIX + str(source_partition).encode(),
                 value=str(stream_time).encode(),
                 partition=partition,
-                headers=headers,
+                headers=[writer],
             )
         marker = self._producer.send(
             self._changelog_topic,
             key=OFFSET_MARKER,
             value=str(store.offset or 0).encode(),
             partition=partition,
-            headers=headers,
+            headers=[writer],
         )
         commit_transaction(self._producer)
         store.mark_clean(rows, changelog_next=marker.get(timeout=30).offset + 1)

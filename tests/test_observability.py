@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -156,8 +157,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, dev_issuer: DevIssuer) ->
         finally:
             for process in reversed(processes.values()):
                 if process.process is not None:
-                    # above the runtime's own bound (workers joined for 30 s, then closed): the
-                    # word count may still be publishing a large changelog batch when stopped
+                    # above the runtime's own bound (workers joined for 30 s, then closed)
                     process.terminate(timeout_s=90)
 
 
@@ -521,3 +521,25 @@ def test_prometheus_launcher_refuses_public_addresses(tmp_path: Path) -> None:
             ],
             data_dir=tmp_path,
         )
+
+
+def test_traced_sends_carry_one_traceparent_each(pipeline: Pipeline) -> None:
+    """The Kafka instrumentation appends its `traceparent` to the headers list a send is given:
+    a list shared by the records of one changelog transaction grew by one header per record
+    (quadratic: the cluster's word count stalled for minutes on one batch)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=pipeline.kafka.servers, enable_auto_commit=False, consumer_timeout_ms=5000
+    )
+    topic = "kafka-streams-word-counts-changelog"
+    wait_until(lambda: consumer.partitions_for_topic(topic), 60, f"topic {topic}")
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    wait_until(lambda: sum(consumer.end_offsets(partitions).values()) >= 200, 90, "changelog rows")
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    records = [record for _, record in zip(range(2000), consumer, strict=False)]
+    consumer.close()
+    assert len(records) >= 200
+    for record in records:
+        names = [name for name, _ in record.headers]
+        assert names.count("writer") == 1, (record.key, names[:10])
+        assert names.count("traceparent") <= 1, (record.key, len(names))

@@ -145,8 +145,41 @@ class Cluster:
             out.write(result.stdout + result.stderr)
             out.write(f"[exit {result.returncode} after {time.monotonic() - started:.0f} s]\n")
         if check and result.returncode != 0:
-            pytest.fail(f"docker-compose {' '.join(args)}: {result.stderr[-3000:]}")
+            pytest.fail(
+                f"docker-compose {' '.join(args)}: {result.stderr[-3000:]}{self.failed_logs()}"
+            )
         return result.stdout
+
+    def failed_logs(self) -> str:
+        """The output of every container of the project that exited non-zero: compose names
+        only the container, and `down -v` removes it with its logs."""
+        listed = self.engine.podman(
+            "ps",
+            "-a",
+            "--format",
+            "json",
+            "--filter",
+            f"label=com.docker.compose.project={PROJECT}",
+        )
+        report = ""
+        for container in json.loads(listed.stdout or "[]"):
+            if container.get("Exited") and container.get("ExitCode", 0) != 0:
+                logs = self.engine.podman("logs", container["Id"])
+                name = container["Labels"]["com.docker.compose.service"]
+                report += f"\n--- {name} exited {container['ExitCode']}:\n"
+                report += (logs.stdout + logs.stderr)[-3000:]
+        with self.log.open("a") as out:
+            out.write(report)
+        return report
+
+    def save_logs(self) -> Path:
+        """Every container's output, one file per service, before `down` removes them."""
+        directory = self.log.parent / "containers"
+        directory.mkdir(exist_ok=True)
+        for name in self.compose("ps", "--services", check=False).split():
+            logs = self.engine.podman("logs", self.container(name))
+            (directory / f"{name}.log").write_text(logs.stdout + logs.stderr)
+        return directory
 
     def url(self, port: str, path: str = "", host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.ports[port]}{path}"
@@ -178,8 +211,9 @@ def cluster(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     try:
         yield running
     finally:
+        saved = running.save_logs()
         running.compose("down", "-v", "--remove-orphans", "--timeout", "20", check=False)
-        print(f"rehearsal timings (s): {running.timings}; compose log: {log}")
+        print(f"rehearsal timings (s): {running.timings}; logs: {log}, {saved}")
 
 
 def services(cluster: Cluster) -> list[str]:
