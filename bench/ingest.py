@@ -6,6 +6,8 @@
 - e2e_tweets_per_s: generator process start → last tweet searchable (tantivy backend)
 - e2e_es_tweets_per_s: the same against an Elasticsearch-API server (noida-db, an emulator)
 - freshness_p50_ms / freshness_p99_ms: produce → searchable at a steady 2,000 tweets/s
+- for the tantivy end-to-end run, per process (generator, sink, broker): cpu_us_per_tweet_*,
+  cpu_share_* (cores busy while it ran) and rss_mb_* (peak resident memory)
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kafka import KafkaProducer
 
+from bench.usage import Tracker, figures
 from devstack.broker import TansuBroker
 from tests.support.elasticsearch import ElasticsearchServer
 from tests.support.ports import free_port
@@ -103,29 +107,46 @@ def start_sink(kafka: KafkaSettings, search: SearchSettings, workdir: Path) -> S
     return sink
 
 
-def wait_for_count(store: SearchStore, expected: int, timeout_s: float) -> float:
+def wait_for_count(
+    store: SearchStore, expected: int, timeout_s: float, trackers: Sequence[Tracker] = ()
+) -> float:
     deadline = time.monotonic() + timeout_s
     while (seen := store.count()) < expected:
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {seen} of {expected} tweets searchable")
+        for tracker in trackers:
+            tracker.tick()
         store.refresh()
         time.sleep(0.05)
     return time.perf_counter()
 
 
-def end_to_end(kafka: KafkaSettings, search: SearchSettings, count: int, workdir: Path) -> float:
-    """Tweets/s from launching the generator to the last tweet being searchable."""
+def end_to_end(
+    kafka: KafkaSettings,
+    search: SearchSettings,
+    count: int,
+    workdir: Path,
+    broker_pid: int | None = None,
+) -> tuple[float, dict[str, float]]:
+    """Tweets/s from launching the generator to the last tweet being searchable, and what
+    each process spent on them."""
     sink = start_sink(kafka, search, workdir)
     store = open_store(search)
     try:
         started = time.perf_counter()
         generator = run_generator(kafka, count, workdir / f"generator-{search.index}.log")
+        trackers = [
+            Tracker("generator", generator.pid).start(),
+            Tracker("sink", sink.pid).start(),
+            Tracker("broker", broker_pid).start(),
+        ]
         baseline = store.count()
-        finished = wait_for_count(store, baseline + count, timeout_s=600)
+        finished = wait_for_count(store, baseline + count, timeout_s=600, trackers=trackers)
+        usage = figures(trackers, count, finished - started)
         generator.wait_exit()
         summary = generator.wait_for_log(r"produced \d+ tweets in [^\"]+").group(0)
         say(f"  generator: {summary}")
-        return count / (finished - started)
+        return count / (finished - started), usage
     finally:
         store.close()
         sink.terminate()
@@ -208,8 +229,10 @@ def main() -> None:
         with TansuBroker(free_port(), log_path=workdir / "broker-e2e.log") as broker:
             tantivy = SearchSettings(backend="tantivy", tantivy_path=workdir / "index", index="e2e")
             say(f"end to end, tantivy, {args.tweets} tweets …")
-            e2e = end_to_end(fresh_topics(broker), tantivy, args.tweets, workdir)
-            say(f"  {e2e:,.0f} tweets/s ({e2e / raw:.2f} x raw produce)")
+            e2e, usage = end_to_end(
+                fresh_topics(broker), tantivy, args.tweets, workdir, broker_pid=broker.pid
+            )
+            say(f"  {e2e:,.0f} tweets/s ({e2e / raw:.2f} x raw produce); {usage}")
 
         with TansuBroker(free_port(), log_path=workdir / "broker-fresh.log") as broker:
             say(f"freshness at 2,000 tweets/s for {args.fresh_seconds:.0f}s …")
@@ -228,7 +251,7 @@ def main() -> None:
                 backend="elasticsearch", elasticsearch_hosts=es.url, index="bench-e2e"
             )
             say(f"end to end, Elasticsearch API (noida-db), {args.es_tweets} tweets …")
-            e2e_es = end_to_end(fresh_topics(broker), elastic, args.es_tweets, workdir)
+            e2e_es, _ = end_to_end(fresh_topics(broker), elastic, args.es_tweets, workdir)
             say(f"  {e2e_es:,.0f} tweets/s")
 
     print(
@@ -241,6 +264,7 @@ def main() -> None:
                 "e2e_es_tweets_per_s": round(e2e_es),
                 "freshness_p50_ms": round(p50, 1),
                 "freshness_p99_ms": round(p99, 1),
+                **usage,
                 "tweets": args.tweets,
                 "es_tweets": args.es_tweets,
             }

@@ -6,6 +6,8 @@
 - wordcount_tweets_per_s: one kafka-streams-service instance, input pre-produced; timed from
   its first counted tweet (after start-up and the group join) to exact counts
 - analytics_rows_per_s: word-count upserts into a throwaway PostgreSQL (bench/analytics_rows.py)
+- for the word-count run, per process (the word count, the broker): cpu_us_per_tweet_*,
+  cpu_share_* (cores busy while it ran) and rss_mb_* (peak resident memory)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import httpx
 from kafka import KafkaConsumer
 
 from bench.analytics_rows import measure_analytics_rows
+from bench.usage import Tracker, figures
 from devstack.broker import TansuBroker
 from tests.support.issuer import DevIssuer
 from tests.support.kafka import produce_tweets
@@ -61,7 +64,13 @@ def raw_consume(kafka: KafkaSettings, count: int) -> float:
     return rate
 
 
-def wordcount(kafka: KafkaSettings, truth: Counter[str], count: int, workdir: Path) -> float:
+def wordcount(
+    kafka: KafkaSettings,
+    truth: Counter[str],
+    count: int,
+    workdir: Path,
+    broker_pid: int | None = None,
+) -> tuple[float, dict[str, float]]:
     port = free_port()
     issuer = DevIssuer(workdir).start()
     auth = {"Authorization": f"Bearer {issuer.password_token('app_user')}"}
@@ -77,13 +86,18 @@ def wordcount(kafka: KafkaSettings, truth: Counter[str], count: int, workdir: Pa
         while metric_value(port, "tweetpipe_streams_tweets_processed_total") == 0:
             time.sleep(0.01)
         started = time.perf_counter()
+        trackers = [
+            Tracker("wordcount", instance.pid).start(),
+            Tracker("broker", broker_pid).start(),
+        ]
         while metric_value(port, "tweetpipe_streams_tweets_processed_total") < count:
             time.sleep(0.05)
         say(f"  split stage done after {time.perf_counter() - started:.1f}s")
         probes = [w for w, _ in truth.most_common(20)] + sorted(truth)[:: max(1, len(truth) // 20)]
         while not all(_count(port, w, auth) == truth[w] for w in probes):
             time.sleep(0.2)
-        return count / (time.perf_counter() - started)
+        wall_s = time.perf_counter() - started
+        return count / wall_s, figures(trackers, count, wall_s)
     finally:
         instance.terminate()
         issuer.stop()
@@ -119,8 +133,8 @@ def main() -> None:
         say(f"  {raw:,.0f} msg/s")
 
         say("word count, one instance …")
-        counted = wordcount(kafka, truth, args.tweets, Path(tmp))
-        say(f"  {counted:,.0f} tweets/s ({counted / raw:.2f} x raw consume)")
+        counted, usage = wordcount(kafka, truth, args.tweets, Path(tmp), broker_pid=broker.pid)
+        say(f"  {counted:,.0f} tweets/s ({counted / raw:.2f} x raw consume); {usage}")
 
     say(f"analytics upserts into PostgreSQL, {args.rows} rows …")
     rows = measure_analytics_rows(args.rows)
@@ -131,6 +145,7 @@ def main() -> None:
                 "raw_consume_per_s": round(raw),
                 "wordcount_tweets_per_s": round(counted),
                 "wordcount_ratio": round(counted / raw, 3),
+                **usage,
                 "analytics_rows_per_s": round(rows),
                 "tweets": args.tweets,
                 "rows": args.rows,

@@ -1,5 +1,9 @@
 """kafka-init-topics in the rehearsal: the pipeline's topics, as kafka_cluster.yml creates them
-with kafka-topics.sh (no Kafka image here; the broker is Tansu). Exits 0 once they exist."""
+with kafka-topics.sh (no Kafka image here; the broker is Tansu). Exits 0 once they exist.
+
+Any failure to reach or use a broker that is still starting (a KafkaError, a name the network's
+DNS does not resolve yet, a refused connection) is retried until the deadline, each one printed;
+only then does it exit 1, with the last reason."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import sys
 import time
 
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import TopicAlreadyExistsError
 
 SERVERS = "kafka-broker-1:9092,kafka-broker-2:9092,kafka-broker-3:9092"
 TOPICS = {
@@ -16,18 +20,21 @@ TOPICS = {
     "twitter-analytics-hopping-topic": 3,
     "twitter-dlq": 1,
 }
+DEADLINE_S = 300
+"""Compose waits for this container; a loaded machine starts twenty at once."""
 
 
 def main() -> int:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + DEADLINE_S
     while True:
         try:
             admin = KafkaAdminClient(bootstrap_servers=SERVERS, client_id="kafka-init-topics")
             break
-        except KafkaError as exc:
+        except Exception as exc:  # every reason is retried, then reported
             if time.monotonic() > deadline:
-                print(f"no broker at {SERVERS}: {exc}", file=sys.stderr)
+                print(f"no broker at {SERVERS}: {exc!r}", file=sys.stderr)
                 return 1
+            print(f"no broker yet ({exc!r}); retrying", file=sys.stderr, flush=True)
             time.sleep(1)
     for name, partitions in TOPICS.items():
         topic = NewTopic(name, partitions, 3, topic_configs={"min.insync.replicas": "2"})
@@ -39,13 +46,12 @@ def main() -> int:
             except TopicAlreadyExistsError:
                 print(f"{name} exists")
                 break
-            except KafkaError as exc:
+            except Exception as exc:  # every reason is retried, then reported
                 if time.monotonic() > deadline:
                     print(f"could not create {name}: {exc!r}", file=sys.stderr)
                     return 1
-                print(f"creating {name} failed ({exc!r}); retrying", file=sys.stderr)
+                print(f"creating {name} failed ({exc!r}); retrying", file=sys.stderr, flush=True)
                 time.sleep(1)
-    print(sorted(admin.list_topics()))
     admin.close()
     return 0
 
