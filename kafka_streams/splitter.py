@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -88,11 +87,11 @@ def decode_delta(value: bytes) -> tuple[Source, Deltas, int]:
     return Source(partition, first, last, chunk), words, int(body.get("t", 0))
 
 
-def _chunks(deltas: dict[str, Tally[int]], size: int) -> Iterator[Deltas]:
+def _chunks(deltas: Deltas, size: int) -> Iterator[Deltas]:
     """The words in chunks of `size`; one empty chunk when there are none."""
     items = list(deltas.items())
     for start in range(0, max(len(items), 1), size):
-        yield {w: dict(c) for w, c in items[start : start + size]}
+        yield dict(items[start : start + size])
 
 
 class TransactionFailed(RuntimeError):
@@ -296,7 +295,7 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
     def _send_deltas(self, partition: int, first: int, last: int, counted: CountedBatch) -> int:
         """One record per (repartition partition, chunk of words), in a deterministic order;
         at least one per repartition partition, which carries the stream time there."""
-        by_target: dict[int, dict[str, Tally[int]]] = {t: {} for t in range(self._partitions)}
+        by_target: dict[int, Deltas] = {t: {} for t in range(self._partitions)}
         for word, per_window in counted.counts.items():
             by_target[partition_for(word, self._partitions)][word] = per_window
         sent = 0

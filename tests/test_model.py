@@ -88,3 +88,17 @@ def test_words_leaves_out_runs_longer_than_a_word() -> None:
 
     text = f"Kafka {'z' * (MAX_WORD_LENGTH + 1)} {'y' * MAX_WORD_LENGTH} streams"
     assert words(text) == ["kafka", "y" * MAX_WORD_LENGTH, "streams"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"retweet_count": 3, "source": "web", "entities": {"urls": []}},
+        {"created_at": "2026-11-22T12:00:00.123456+02:00", "mentions": ["kafka_fan"]},
+    ],
+)
+def test_json_is_byte_for_byte_what_the_model_dumps(body: dict[str, object]) -> None:
+    """`to_json` skips `model_dump` on the generator's hot path: the bytes must not change."""
+    tweet = Tweet.model_validate({**orjson.loads(make().to_json()), **body})
+    assert tweet.to_json() == orjson.dumps(tweet.model_dump(), option=orjson.OPT_UTC_Z)

@@ -67,7 +67,13 @@ class Tweet(BaseModel):
         return str(self.user_id).encode()
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(), option=orjson.OPT_UTC_Z)
+        """What `model_dump` gives (fields in order, then unknown ones), serialised straight
+        from the validated field values: a flat model needs no dump, and every tweet the
+        generator sends passes here (half the cost, measured in bench/ingest.py's figures)."""
+        extra = self.model_extra
+        return orjson.dumps(
+            {**self.__dict__, **extra} if extra else self.__dict__, option=orjson.OPT_UTC_Z
+        )
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Tweet:

@@ -1,0 +1,71 @@
+"""`count_batch`, the word count's hot loop, against the counting rule written out plainly."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+
+from kafka_streams.tokenize import count_batch
+from kafka_streams.windows import ALL_TIME, Windows
+from tweetpipe.model import Tweet
+from tweetpipe.text import STOP_WORDS, words
+from twitter_to_kafka.generator import TweetGenerator
+from twitter_to_kafka.settings import GeneratorOptions
+
+WINDOWS = Windows(tumbling_s=60, hop_s=300, advance_s=60, grace_s=30)
+
+
+def reference(
+    tweets: list[Tweet], windows: Windows, stop_words: frozenset[str], stream_time: int
+) -> tuple[dict[str, dict[int, int]], int, int]:
+    """One increment per occurrence and open window, words in first-occurrence order."""
+    counts: dict[str, dict[int, int]] = {}
+    late = 0
+    for tweet in tweets:
+        moment = int(tweet.created_at.timestamp())
+        stream_time = max(stream_time, moment)
+        keys, was_late = windows.keys(moment, stream_time)
+        late += was_late
+        for word in words(tweet.text, stop_words):
+            per_window = counts.setdefault(word, {})
+            for key in [*keys, ALL_TIME]:
+                per_window[key] = per_window.get(key, 0) + 1
+    return counts, stream_time, late
+
+
+def shuffled_in_time(count: int, seed: int) -> list[Tweet]:
+    """Tweets over several minutes, every so often one from minutes ago (late)."""
+    rnd = random.Random(seed)
+    tweets = list(TweetGenerator(GeneratorOptions(seed=seed, count=count)))
+    return [
+        t.model_copy(
+            update={
+                "created_at": t.created_at
+                + timedelta(seconds=i // 20 - (rnd.choice((90, 400)) if rnd.random() < 0.05 else 0))
+            }
+        )
+        for i, t in enumerate(tweets)
+    ]
+
+
+@pytest.mark.parametrize(("count", "seed"), [(1, 1), (300, 2), (3000, 3)])
+@pytest.mark.parametrize("stop_words", [frozenset(), STOP_WORDS])
+def test_counts_equal_one_increment_per_occurrence_and_window(
+    count: int, seed: int, stop_words: frozenset[str]
+) -> None:
+    tweets = shuffled_in_time(count, seed)
+    start = int(tweets[0].created_at.timestamp()) - 5
+    expected, stream_time, late = reference(tweets, WINDOWS, stop_words, start)
+    batch = count_batch(tweets, WINDOWS, stop_words, start)
+    assert batch.counts == expected
+    # The order decides which repartition chunk a word goes in: a replay must repeat it.
+    assert list(batch.counts) == list(expected)
+    assert (batch.stream_time, batch.late) == (stream_time, late)
+    assert count < 300 or late > 0  # the input does exercise late tweets
+
+
+def test_an_empty_batch_keeps_the_stream_time() -> None:
+    batch = count_batch([], WINDOWS, frozenset(), 1_796_000_000)
+    assert (batch.counts, batch.stream_time, batch.late) == ({}, 1_796_000_000, 0)
