@@ -1,4 +1,5 @@
-"""`count_batch`, the word count's hot loop, against the counting rule written out plainly."""
+"""The split stage's per-batch work: `count_batch` (the word count's hot loop) against the
+counting rule written out plainly, and the delta records it writes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from kafka_streams.splitter import Source, decode_delta, encode_delta
 from kafka_streams.tokenize import count_batch
 from kafka_streams.windows import ALL_TIME, Windows
 from tweetpipe.model import Tweet
@@ -69,3 +71,16 @@ def test_counts_equal_one_increment_per_occurrence_and_window(
 def test_an_empty_batch_keeps_the_stream_time() -> None:
     batch = count_batch([], WINDOWS, frozenset(), 1_796_000_000)
     assert (batch.counts, batch.stream_time, batch.late) == ({}, 1_796_000_000, 0)
+
+
+def test_a_delta_record_is_the_documented_json_and_decodes_back() -> None:
+    """The repartition record's format (window keys as JSON strings) is read by every counter
+    instance, older ones included: the bytes are pinned, and decoding gives the deltas back."""
+    source = Source(partition=2, first=10, last=19, chunk=1)
+    deltas = {"kafka": {1_796_187_960: 3, ALL_TIME: 3}, "java": {1_796_187_960: 1, ALL_TIME: 1}}
+    encoded = encode_delta(source, deltas, stream_time=1_796_188_017)
+    assert encoded == (
+        b'{"src":[2,10,19,1],"words":{"kafka":{"1796187960":3,"-1":3},'
+        b'"java":{"1796187960":1,"-1":1}},"t":1796188017}'
+    )
+    assert decode_delta(encoded) == (source, deltas, 1_796_188_017)
