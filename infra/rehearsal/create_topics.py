@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -22,36 +25,48 @@ TOPICS = {
 }
 DEADLINE_S = 300
 """Compose waits for this container; a loaded machine starts twenty at once."""
+T = TypeVar("T")
+
+
+class GaveUp(Exception):
+    """The deadline passed; the message gives the last reason."""
+
+
+def until_deadline(what: str, action: Callable[[], T], deadline: float) -> T:
+    """`action()`'s result, any failure retried (and printed) each second until `deadline`."""
+    while True:
+        try:
+            return action()
+        except Exception as exc:  # every reason is retried, then reported
+            if time.monotonic() > deadline:
+                raise GaveUp(f"{what}: {exc!r}") from exc
+            print(f"{what} failed ({exc!r}); retrying", file=sys.stderr, flush=True)
+            time.sleep(1)
+
+
+def create(admin: KafkaAdminClient, topic: NewTopic) -> str:
+    try:
+        admin.create_topics([topic])
+    except TopicAlreadyExistsError:
+        return "exists"
+    return "created"
 
 
 def main() -> int:
     deadline = time.monotonic() + DEADLINE_S
-    while True:
-        try:
-            admin = KafkaAdminClient(bootstrap_servers=SERVERS, client_id="kafka-init-topics")
-            break
-        except Exception as exc:  # every reason is retried, then reported
-            if time.monotonic() > deadline:
-                print(f"no broker at {SERVERS}: {exc!r}", file=sys.stderr)
-                return 1
-            print(f"no broker yet ({exc!r}); retrying", file=sys.stderr, flush=True)
-            time.sleep(1)
-    for name, partitions in TOPICS.items():
-        topic = NewTopic(name, partitions, 3, topic_configs={"min.insync.replicas": "2"})
-        while True:  # a broker still starting may refuse: retry until the deadline, saying why
-            try:
-                admin.create_topics([topic])
-                print(f"created {name} ({partitions} partitions)")
-                break
-            except TopicAlreadyExistsError:
-                print(f"{name} exists")
-                break
-            except Exception as exc:  # every reason is retried, then reported
-                if time.monotonic() > deadline:
-                    print(f"could not create {name}: {exc!r}", file=sys.stderr)
-                    return 1
-                print(f"creating {name} failed ({exc!r}); retrying", file=sys.stderr, flush=True)
-                time.sleep(1)
+    try:
+        admin = until_deadline(
+            f"connecting to {SERVERS}",
+            lambda: KafkaAdminClient(bootstrap_servers=SERVERS, client_id="kafka-init-topics"),
+            deadline,
+        )
+        for name, partitions in TOPICS.items():
+            topic = NewTopic(name, partitions, 3, topic_configs={"min.insync.replicas": "2"})
+            outcome = until_deadline(f"creating {name}", partial(create, admin, topic), deadline)
+            print(f"{name}: {outcome} ({partitions} partitions)")
+    except GaveUp as exc:
+        print(f"gave up after {DEADLINE_S} s, {exc}", file=sys.stderr)
+        return 1
     admin.close()
     return 0
 
