@@ -4,7 +4,8 @@
 
 - raw_consume_per_s: a plain kafka-python consumer reading the same pre-produced tweets
 - wordcount_tweets_per_s: one kafka-streams-service instance, input pre-produced; timed from
-  its first counted tweet (after start-up and the group join) to exact counts
+  its first counted tweet (after start-up and the group join) to exact counts in its stores,
+  published to the changelog and the analytics topics
 - analytics_rows_per_s: word-count upserts into a throwaway PostgreSQL (bench/analytics_rows.py)
 - for the word-count run, per process (the word count, the broker): cpu_us_per_tweet_*,
   cpu_share_* (cores busy while it ran) and rss_mb_* (peak resident memory)
@@ -96,6 +97,9 @@ def wordcount(
         probes = [w for w, _ in truth.most_common(20)] + sorted(truth)[:: max(1, len(truth) // 20)]
         while not all(_count(port, w, auth) == truth[w] for w in probes):
             time.sleep(0.2)
+        say(f"  counts exact after {time.perf_counter() - started:.1f}s")
+        while metric_value(port, "tweetpipe_streams_stores_unpublished") != 0:
+            time.sleep(0.05)
         wall_s = time.perf_counter() - started
         return count / wall_s, figures(trackers, count, wall_s)
     finally:

@@ -8,6 +8,11 @@ DELTAS = Counter(
 EMITTED = Counter(
     "tweetpipe_streams_words_emitted_total", "Word-count updates sent to the analytics topic"
 )
+UNPUBLISHED = Gauge(
+    "tweetpipe_streams_stores_unpublished",
+    "Owned stores with counts applied but not yet published to the changelog and the "
+    "analytics topics (published every streams.emit_interval_s, longer under a backlog)",
+)
 RESTORED = Counter(
     "tweetpipe_streams_restored_records_total", "Changelog records read while restoring state"
 )
