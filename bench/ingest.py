@@ -65,11 +65,12 @@ def raw_produce(kafka: KafkaSettings, count: int) -> float:
     return rate
 
 
-def run_generator(kafka: KafkaSettings, count: int, log: Path) -> ServiceProcess:
+def run_generator(kafka: KafkaSettings, count: int, log: Path, rate: float = 0) -> ServiceProcess:
+    """The generator service sending `count` tweets at `rate` per second (0: full speed)."""
     env = {
         "KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "GENERATOR__COUNT": str(count),
-        "GENERATOR__RATE": "0",
+        "GENERATOR__RATE": f"{rate:g}",
         "GENERATOR__SEED": "2",
         "GENERATOR__PROGRESS_INTERVAL_S": "2",
         "ADMIN__PORT": str(free_port()),

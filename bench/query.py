@@ -1,6 +1,7 @@
 """Query-service figures on this machine; the last line printed is one JSON object.
 
     .venv/bin/python bench/query.py [--tweets 100000] [--seconds 10] [--connections 16]
+                                    [--ingest-rate 2000] [--ingest-connections 8]
 
 A real dev issuer, a real query service (tantivy backend, 100k indexed tweets, full JWT
 validation) and wrk at a fixed concurrency:
@@ -8,6 +9,11 @@ validation) and wrk at a fixed concurrency:
   latency is the floor any endpoint of this one-process service has at this concurrency
 - search_rps, search_p50_ms, search_p99_ms: `/documents/search?q=<word>` with a super user's
   token, rotating over a few words, aggregations included
+- search_under_ingest_rps, search_under_ingest_p50_ms, search_under_ingest_p99_ms: the same
+  searches at `--ingest-connections` while the pipeline writes into the same index: a broker,
+  the generator service at `--ingest-rate` tweets/s and the sink (kafka-to-elastic), as under
+  `./dev up --rate 2000`; ingest_indexed_per_s is the rate the index actually grew at meanwhile
+  (0 skips this part)
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load import run_wrk
+from bench.ingest import fresh_topics, run_generator, start_sink
+from bench.load import LoadResult, run_wrk
+from devstack.broker import TansuBroker
 from tests.support.issuer import DevIssuer
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess
@@ -50,6 +59,45 @@ def build_index(path: Path, count: int) -> None:
     store.close()
 
 
+def under_ingest(
+    work: Path, base: str, auth: dict[str, str], args: argparse.Namespace
+) -> tuple[LoadResult, float]:
+    """Searches while tweets flow into the index at `args.ingest_rate`; and the rate the index
+    grew at while wrk ran."""
+    search = SearchSettings(tantivy_path=work / "index")
+    with TansuBroker(free_port(), log_path=work / "broker.log") as broker:
+        kafka = fresh_topics(broker)
+        sink = start_sink(kafka, search, work)
+        count = int(args.ingest_rate * (args.seconds + 30))
+        generator = run_generator(kafka, count, work / "generator.log", rate=args.ingest_rate)
+        store = open_store(search)
+        try:
+            say(f"  waiting for tweets to flow at {args.ingest_rate:g}/s …")
+            before = store.count()
+            deadline = time.monotonic() + 60
+            while store.count() < before + args.ingest_rate * 3:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the sink indexed nothing within 60s")
+                time.sleep(0.2)
+                store.refresh()
+            store.refresh()
+            first, started = store.count(), time.perf_counter()
+            result = run_wrk(
+                base,
+                [f"/documents/search?q={w}&size=10" for w in WORDS],
+                auth,
+                args.seconds,
+                args.ingest_connections,
+            )
+            store.refresh()
+            indexed_per_s = (store.count() - first) / (time.perf_counter() - started)
+        finally:
+            store.close()
+            generator.terminate()
+            sink.terminate()
+    return result, indexed_per_s
+
+
 def start_query_service(work: Path, issuer: DevIssuer, port: int) -> ServiceProcess:
     """The query service over the index in `work`, trusting `issuer`, quiet in its logs."""
     return ServiceProcess(
@@ -70,6 +118,8 @@ def main() -> None:
     parser.add_argument("--tweets", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--ingest-rate", type=float, default=2000)
+    parser.add_argument("--ingest-connections", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -94,6 +144,13 @@ def main() -> None:
                 args.seconds,
                 args.connections,
             )
+            ingest: tuple[LoadResult, float] | None = None
+            if args.ingest_rate > 0:
+                say(
+                    f"/documents/search for {args.seconds}s at {args.ingest_connections} "
+                    f"connections while ingesting {args.ingest_rate:g} tweets/s"
+                )
+                ingest = under_ingest(work, base, auth, args)
         finally:
             service.terminate()
             issuer.stop()
@@ -109,6 +166,17 @@ def main() -> None:
         "search_errors": search.errors,
         "search_to_health": round(search.rps / health.rps, 2),
     }
+    if ingest is not None:
+        loaded, indexed_per_s = ingest
+        figures |= {
+            "ingest_rate": args.ingest_rate,
+            "ingest_connections": args.ingest_connections,
+            "ingest_indexed_per_s": round(indexed_per_s),
+            "search_under_ingest_rps": round(loaded.rps),
+            "search_under_ingest_p50_ms": round(loaded.p50_ms, 2),
+            "search_under_ingest_p99_ms": round(loaded.p99_ms, 2),
+            "search_under_ingest_errors": loaded.errors,
+        }
     print(json.dumps(figures))
 
 

@@ -54,8 +54,11 @@ class Tracker:
         return self
 
     def tick(self) -> None:
+        """A process that has exited but not been reaped still has its CPU times but no
+        memory lines (VmHWM reads 0): the peak is the largest seen while it lived."""
         if (usage := Usage.of(self._pid)) is not None:
-            self._last = usage
+            seen = self._last.peak_rss_mb if self._last else 0.0
+            self._last = Usage(usage.cpu_s, max(usage.peak_rss_mb, seen))
 
     def figures(self, tweets: int, wall_s: float) -> dict[str, float]:
         """`cpu_us_per_tweet_<name>`, `cpu_share_<name>` (cores busy over the timed span) and
