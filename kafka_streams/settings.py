@@ -32,6 +32,8 @@ class StreamsOptions(BaseModel):
     commit_interval_ms: int = Field(default=500, ge=0)
     """Longest a record waits for its batch: bounds how stale counts are."""
     emit_interval_s: float = Field(default=1.0, gt=0)
+    """How often changed counts go to the changelog and the analytics topics; while a backlog
+    lasts, up to twice as long as the last publish took (see `kafka_streams.counter`)."""
     transaction_timeout_ms: int = 10_000
     transaction_attempts: int = Field(default=8, ge=1)
     """Tries of one batch's transaction before the stage stops naming it; retriable broker
