@@ -25,6 +25,24 @@ def in_use(ports: Mapping[str, int], host: str = "127.0.0.1") -> dict[str, int]:
     return taken
 
 
+def shared(ports: Mapping[str, int]) -> dict[int, list[str]]:
+    """Ports given to more than one service (port → names): the second to start would fail
+    late and far from the setting that caused it."""
+    names: dict[int, list[str]] = {}
+    for name, port in ports.items():
+        names.setdefault(port, []).append(name)
+    return {port: owners for port, owners in names.items() if len(owners) > 1}
+
+
+def describe_shared(clashes: Mapping[int, list[str]]) -> str:
+    """One line naming every port set for two services and the settings that set it."""
+    listed = "; ".join(
+        f"{port} for {' and '.join(f'{name} (PORTS__{name.upper()})' for name in names)}"
+        for port, names in clashes.items()
+    )
+    return f"tweetpipe up: one port for two services: {listed}; give each service its own port"
+
+
 def describe(taken: Mapping[str, int]) -> str:
     """One line naming every taken port and the setting that moves it."""
     listed = ", ".join(f"{port} ({name}, PORTS__{name.upper()})" for name, port in taken.items())

@@ -9,7 +9,7 @@ from types import FrameType
 from devstack import plan
 from devstack.drain import BacklogMeter
 from devstack.plan import GeneratorRun, StackSettings
-from devstack.ports import describe, in_use
+from devstack.ports import describe, describe_shared, in_use, shared
 from devstack.prometheus import PrometheusServer, prometheus_available
 from devstack.stack import LocalStack
 from tweetpipe.settings import REPO_ROOT, project_path
@@ -31,6 +31,10 @@ def run_stack(*, rate: float, count: int | None, seed: int | None) -> int:
     ports = settings.ports.model_dump()
     if not monitored:
         del ports["prometheus"]
+    clashes = shared(ports)
+    if clashes:
+        print(describe_shared(clashes), file=sys.stderr)
+        return 1
     taken = in_use(ports)
     if taken:
         print(describe(taken), file=sys.stderr)

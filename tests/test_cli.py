@@ -142,6 +142,23 @@ def test_search_finds_the_projects_index_from_any_directory(
     assert not (tmp_path / ".tweetpipe").exists()
 
 
+def test_up_refuses_one_port_for_two_services_before_starting_anything(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in PORT_NAMES}
+    ports["WEB_CLIENT"] = ports["CONFIG_SERVER"]
+    result = tweetpipe(
+        "up", "--count", "1",
+        DATA_DIR=str(tmp_path / "data"), MONITORING="false",
+        **{f"PORTS__{name}": str(port) for name, port in ports.items()},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"tweetpipe up: one port for two services: {ports['WEB_CLIENT']} for config_server "
+        "(PORTS__CONFIG_SERVER) and web_client (PORTS__WEB_CLIENT); give each service its own "
+        "port\n"
+    )
+    assert not (tmp_path / "data").exists()
+
+
 def test_up_names_the_ports_in_use_before_starting_anything(tmp_path: Path) -> None:
     ports = {name: free_port() for name in PORT_NAMES}
     holders = []
