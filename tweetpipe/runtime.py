@@ -34,6 +34,7 @@ from fastapi import APIRouter
 from starlette.types import ASGIApp
 
 from tweetpipe.admin import AdminServer, HealthCheck
+from tweetpipe.collector import pace_for_batches
 from tweetpipe.discovery import registered
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.logs import configure_logging
@@ -158,7 +159,11 @@ class ServiceRuntime:
         return server
 
     def worker(self, name: str, target: Callable[[], object]) -> Worker:
-        """Run `target` in a thread now; its end, for whatever reason, stops the service."""
+        """Run `target` in a thread now; its end, for whatever reason, stops the service.
+
+        A process with a worker runs a batch stage: its garbage collector is paced for that
+        (`tweetpipe.collector`)."""
+        pace_for_batches()
         worker = Worker(name, target, self._worker_ended)
         self._workers.append(worker)
         worker.start()
