@@ -130,6 +130,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
             state_dir=options.state_dir / options.instance_id,
             windows=options.windows,
             emit_interval_s=options.emit_interval_s,
+            backlog_publish_share=options.backlog_publish_share,
             batcher=Batcher(options.batch_size, wait_s),
             instance_id=options.instance_id,
             stop=runtime.stop,

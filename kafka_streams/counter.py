@@ -15,8 +15,8 @@ Order of work, chosen so a crash at any point neither loses nor double-counts:
 Publishing is the counter's dominant cost (a Kafka record per changed (word, window), seven
 windows per word), and it grows with the distinct words of an interval, not with its tweets:
 so it happens once per `emit_interval_s` rather than per batch, and when a backlog makes it
-slow the interval stretches to twice the last publish's duration while input keeps coming,
-keeping at least two thirds of the time for counting (bench/wordcount.py measures it); once
+slow the interval stretches while input keeps coming, so publishing takes at most
+`backlog_publish_share` of the time (a fifth by default; bench/wordcount.py measures it); once
 the input is caught up it is `emit_interval_s` again.
 A partition whose store is missing (new disk, new instance) is rebuilt from the changelog
 before it is consumed.
@@ -39,7 +39,8 @@ from kafka_streams import metrics
 from kafka_streams.batching import Batcher
 from kafka_streams.splitter import decode_delta
 from kafka_streams.store import PartitionStore
-from kafka_streams.windows import ALL_TIME, Windows, as_datetime, is_hopping
+from kafka_streams.updates import UpdateEncoder
+from kafka_streams.windows import ALL_TIME, Windows
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import commit_transaction, consumer_lag, read_to_end
 from tweetpipe.lifecycle import StopSignal
@@ -79,6 +80,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         state_dir: Path,
         windows: Windows,
         emit_interval_s: float,
+        backlog_publish_share: float = 0.2,
         batcher: Batcher,
         instance_id: str,
         stop: StopSignal,
@@ -95,6 +97,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         self._state_dir = state_dir
         self.windows = windows
         self._emit_interval_s = emit_interval_s
+        self._counting_per_publish = (1 - backlog_publish_share) / backlog_publish_share
         self._stop = stop
         self._on_ownership = on_ownership
         self.stores: dict[int, PartitionStore] = {}
@@ -286,13 +289,14 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
 
     def _publish_all(self) -> None:
         """Publish every store; the next publish is due in `emit_interval_s`, or, while input
-        keeps coming, in twice the time this one took if that is longer (see the module
-        docstring)."""
+        keeps coming, when counting has had its share of the time if that is longer (see the
+        module docstring)."""
         started = time.monotonic()
         for partition, store in self.stores.items():
             self._publish(partition, store)
         self._last_publish = time.monotonic()
-        self._publish_every_s = max(self._emit_interval_s, 2 * (self._last_publish - started))
+        took = self._last_publish - started
+        self._publish_every_s = max(self._emit_interval_s, took * self._counting_per_publish)
         metrics.UNPUBLISHED.set(len(self._unpublished))
 
     def _publish(self, partition: int, store: PartitionStore) -> None:
@@ -312,8 +316,15 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
             return
         self._producer.begin_transaction()
         marker = self._send_changelog(partition, store, changed)
+        updates = UpdateEncoder(
+            self.windows,
+            watermark,
+            tumbling_topic=self._analytics_topic,
+            hopping_topic=self._kafka.analytics_hopping_topic,
+        )
         for word, window, count in (*emits, *newly_final):
-            self._send_count(word, window, count, watermark)
+            topic, value = updates.encode(word, window, count)
+            self._producer.send(topic, key=word.encode(), value=value)
         commit_transaction(self._producer)
         store.mark_clean(changed, changelog_next=marker.get(timeout=30).offset + 1)
         store.mark_emitted(emits)
@@ -362,22 +373,6 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
             partition=partition,
             headers=[writer],
         )
-
-    def _send_count(self, word: str, window: int, count: int, watermark: int) -> None:
-        """The `WordCount` contract, written directly (no model per record on this path)."""
-        start, end = self.windows.bounds(window)
-        value = orjson.dumps(
-            {
-                "word": word,
-                "word_count": count,
-                "window_start": as_datetime(start),
-                "window_end": as_datetime(end),
-                "final": end + self.windows.grace_s <= watermark,
-            },
-            option=orjson.OPT_UTC_Z,
-        )
-        topic = self._kafka.analytics_hopping_topic if is_hopping(window) else self._analytics_topic
-        self._producer.send(topic, key=word.encode(), value=value)
 
     @property
     def _analytics_topic(self) -> str:
