@@ -32,6 +32,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from tweetpipe.partitioning import RememberingPartitioner
 from tweetpipe.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,7 @@ def make_producer(settings: KafkaSettings, client_id: str, **overrides: Any) -> 
         "max_request_size": settings.max_request_size,
         "retries": 2**31 - 1,
         "delivery_timeout_ms": 120_000,
+        "partitioner": RememberingPartitioner(),
     }
     options.update(overrides)
     return KafkaProducer(**options)
