@@ -82,13 +82,7 @@ def under_ingest(
                 store.refresh()
             store.refresh()
             first, started = store.count(), time.perf_counter()
-            result = run_wrk(
-                base,
-                [f"/documents/search?q={w}&size=10" for w in WORDS],
-                auth,
-                args.seconds,
-                args.ingest_connections,
-            )
+            result = run_searches(base, auth, args.seconds, args.ingest_connections)
             store.refresh()
             indexed_per_s = (store.count() - first) / (time.perf_counter() - started)
         finally:
@@ -96,6 +90,12 @@ def under_ingest(
             generator.terminate()
             sink.terminate()
     return result, indexed_per_s
+
+
+def run_searches(base: str, auth: dict[str, str], seconds: int, connections: int) -> LoadResult:
+    """The measured search: a first page of 10 for each of `WORDS` in turn."""
+    searches = [f"/documents/search?q={w}&size=10" for w in WORDS]
+    return run_wrk(base, searches, auth, seconds, connections)
 
 
 def start_query_service(work: Path, issuer: DevIssuer, port: int) -> ServiceProcess:
@@ -137,13 +137,7 @@ def main() -> None:
             say(f"/health for {args.seconds}s at {args.connections} connections")
             health = run_wrk(base, ["/health"], {}, args.seconds, args.connections)
             say(f"/documents/search for {args.seconds}s at {args.connections} connections")
-            search = run_wrk(
-                base,
-                [f"/documents/search?q={w}&size=10" for w in WORDS],
-                auth,
-                args.seconds,
-                args.connections,
-            )
+            search = run_searches(base, auth, args.seconds, args.connections)
             ingest: tuple[LoadResult, float] | None = None
             if args.ingest_rate > 0:
                 say(

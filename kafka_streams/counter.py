@@ -80,7 +80,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         state_dir: Path,
         windows: Windows,
         emit_interval_s: float,
-        backlog_publish_share: float = 0.2,
+        backlog_publish_share: float,
         batcher: Batcher,
         instance_id: str,
         stop: StopSignal,
