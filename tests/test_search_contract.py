@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import tantivy
 from elasticsearch import Elasticsearch
 
 from tests.support.elasticsearch import ElasticsearchServer
@@ -33,6 +34,7 @@ from tweetpipe.search import (
     StoreUnavailable,
     open_store,
 )
+from tweetpipe.search.tantivy_store import SCHEMA, _text_query
 from tweetpipe.settings import SearchSettings
 
 BASE = datetime(2024, 5, 1, 12, 0, 10, tzinfo=UTC)
@@ -582,3 +584,21 @@ def test_elasticsearch_acknowledged_writes_survive_a_server_restart(tmp_path: Pa
         store.refresh()
         assert store.count() == 5
         store.close()
+
+
+def test_tantivy_one_word_searches_score_as_a_one_clause_match_query(tmp_path: Path) -> None:
+    """A one-word text is searched as a bare term query (cheaper): same hits, same scores."""
+    settings = SearchSettings(backend="tantivy", tantivy_path=tmp_path / "index")
+    writer = open_store(settings, writer=True)
+    writer.bulk_upsert(CORPUS)
+    try:
+        word = Counter(w for t in CORPUS for w in words_of(t)).most_common(1)[0][0]
+        searcher = tantivy.Index.open(str(settings.tantivy_path)).searcher()
+        clause = tantivy.Query.term_query(SCHEMA, "text", word)
+        boolean = tantivy.Query.boolean_query([(tantivy.Occur.Should, clause)])
+        expected = searcher.search(boolean, len(CORPUS), count=True)
+        actual = searcher.search(_text_query(word.upper()), len(CORPUS), count=True)
+        assert expected.count == actual.count > 1  # type: ignore[attr-defined]
+        assert actual.hits == expected.hits
+    finally:
+        writer.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from kafka import KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
@@ -29,18 +29,30 @@ LATENCY = Histogram(
 LATENCY_SAMPLE_EVERY = 64
 
 
-class Pacer:
-    """Spaces sends evenly at `rate` per second (0 = no limit) without drifting over time."""
+PACE_TICK_S = 0.05
+"""How far ahead of its turn a tweet may go out. A sleep before every tweet let each one out
+alone, and the producer sent it in a request of its own, a full request/response round in
+Python each: at 2,000 tweets/s the generator took 80 % of a core (400 µs per tweet; 65 µs at
+full speed). Released 50 ms' worth at a time they batch: 39 % at 2,000/s, 9 % at 200/s (35 %)."""
 
-    def __init__(self, rate: float, stop: StopSignal) -> None:
+
+class Pacer:
+    """Spaces sends at `rate` per second (0 = no limit) without drifting over time, in bursts
+    of at most `PACE_TICK_S` worth of tweets."""
+
+    def __init__(
+        self, rate: float, stop: StopSignal, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._interval = 1.0 / rate if rate > 0 else 0.0
         self._stop = stop
-        self._start = time.monotonic()
+        self._clock = clock
+        self._start = clock()
 
     def wait_turn(self, index: int) -> None:
+        """Returns once tweet `index` (from 0) is at most `PACE_TICK_S` ahead of its turn."""
         if self._interval:
-            delay = self._start + index * self._interval - time.monotonic()
-            if delay > 0:
+            delay = self._start + index * self._interval - self._clock()
+            if delay > PACE_TICK_S:
                 self._stop.wait(delay)
 
 
