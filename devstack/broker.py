@@ -6,10 +6,8 @@ cluster profile runs Apache Kafka instead.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
-import signal
 import socket
 import stat
 import subprocess
@@ -17,19 +15,10 @@ from importlib.resources import files
 from pathlib import Path
 
 from devstack.loopback import refusal
-from tweetpipe.lifecycle import StartStop
+from tweetpipe.lifecycle import StartStop, die_with_parent
 from tweetpipe.waiting import wait_until
 
 log = logging.getLogger(__name__)
-
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """In the child: SIGTERM once the thread that started it is gone, even by SIGKILL."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def stop_process(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:

@@ -20,9 +20,9 @@ import httpx
 import yaml
 from pydantic import BaseModel, Field
 
-from devstack.broker import die_with_parent, stop_process
+from devstack.broker import stop_process
 from devstack.loopback import refusal
-from tweetpipe.lifecycle import StartStop
+from tweetpipe.lifecycle import StartStop, die_with_parent
 from tweetpipe.waiting import wait_until
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ import httpx
 import orjson
 from kafka.errors import KafkaError
 
-from devstack.broker import TansuBroker, die_with_parent
+from devstack.broker import TansuBroker
 from devstack.dead_letters import ArchiveIncomplete, archive_topic
 from devstack.drain import BacklogMeter, DrainOptions
 from devstack.prometheus import PrometheusServer
@@ -49,6 +49,7 @@ from devstack.supervise import (
     SupervisorOptions,
     describe_exit,
 )
+from tweetpipe.lifecycle import die_with_parent
 
 COLOURS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[91m"]
 RESET = "\033[0m"

@@ -10,8 +10,8 @@ from types import TracebackType
 
 import redis
 
-from devstack.broker import die_with_parent
 from tests.support.ports import free_port
+from tweetpipe.lifecycle import die_with_parent
 
 
 class RedisServer:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from devstack.broker import die_with_parent
+from tweetpipe.lifecycle import die_with_parent
 from tweetpipe.waiting import Gone, wait_until
 
 
