@@ -74,6 +74,19 @@ class Tracker:
         }
 
 
+def child_pids(pid: int | None) -> list[int]:
+    """The processes `pid` started (the word count's split stage), from /proc."""
+    if pid is None:
+        return []
+    found: list[int] = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(c) for c in children.read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
 def figures(trackers: list[Tracker], tweets: int, wall_s: float) -> dict[str, float]:
     found: dict[str, float] = {}
     for tracker in trackers:

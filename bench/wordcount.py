@@ -7,7 +7,8 @@
   its first counted tweet (after start-up and the group join) to exact counts in its stores,
   published to the changelog and the analytics topics
 - analytics_rows_per_s: word-count upserts into a throwaway PostgreSQL (bench/analytics_rows.py)
-- for the word-count run, per process (the word count, the broker): cpu_us_per_tweet_*,
+- for the word-count run, per process (the word count's counting process, its split stage
+  process, the broker): cpu_us_per_tweet_*,
   cpu_share_* (cores busy while it ran) and rss_mb_* (peak resident memory)
 """
 
@@ -27,7 +28,7 @@ import httpx
 from kafka import KafkaConsumer
 
 from bench.analytics_rows import measure_analytics_rows
-from bench.usage import Tracker, figures
+from bench.usage import Tracker, child_pids, figures
 from devstack.broker import TansuBroker
 from tests.support.issuer import DevIssuer
 from tests.support.kafka import produce_tweets
@@ -89,6 +90,7 @@ def wordcount(
         started = time.perf_counter()
         trackers = [
             Tracker("wordcount", instance.pid).start(),
+            *(Tracker("split", pid).start() for pid in child_pids(instance.pid)),
             Tracker("broker", broker_pid).start(),
         ]
         while metric_value(port, "tweetpipe_streams_tweets_processed_total") < count:

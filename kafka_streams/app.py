@@ -1,8 +1,10 @@
 """kafka-streams-service: exactly-once word counts with interactive queries.
 
-Threads in one process: the splitter (tweets → repartition topic), the counter (repartition
-topic → local stores → changelog and analytics topic), the directory (who owns what), and the
-HTTP server (queries, /health, /metrics). A worker thread that dies stops the process
+Two processes, one service: the split stage (tweets → repartition topic, `split_stage`) runs in
+a process of its own so that it and the counter each have a core's GIL; this process runs the
+counter (repartition topic → local stores → changelog and analytics topics), the directory (who
+owns what) and the HTTP server (queries, /health, /metrics, the split stage's metrics
+included). A worker that ends, the split process among them, stops the service
 (`tweetpipe.runtime`), so a supervisor restarts it rather than leaving a half-working instance.
 """
 
@@ -10,15 +12,13 @@ from __future__ import annotations
 
 import logging
 
-from kafka import KafkaProducer
-
+from kafka_streams import split_stage
 from kafka_streams.api import query_router
 from kafka_streams.batching import Batcher
 from kafka_streams.counter import Counter
 from kafka_streams.directory import Directory
-from kafka_streams.intents import Intents
-from kafka_streams.settings import StreamsSettings
-from kafka_streams.splitter import Splitter
+from kafka_streams.settings import SERVICE, StreamsSettings
+from kafka_streams.transactions import transactional_producer
 from tweetpipe.auth import TokenValidator
 from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import (
@@ -26,13 +26,12 @@ from tweetpipe.kafka import (
     broker_reachable,
     ensure_topics,
     make_consumer,
-    make_producer,
     pipeline_topics,
 )
 from tweetpipe.lifecycle import StopSignal
-from tweetpipe.runtime import ServiceRuntime
+from tweetpipe.runtime import WORKER_STOP_TIMEOUT_S, ServiceRuntime
+from tweetpipe.stage_process import StageProcess
 
-SERVICE = "kafka-streams-service"
 EUREKA_APP = "KAFKA-STREAMS-SERVICE"
 log = logging.getLogger(__name__)
 COMPACTED = {"cleanup.policy": "compact"}
@@ -52,19 +51,6 @@ def topics(settings: StreamsSettings) -> list[TopicSpec]:
     ]
 
 
-def transactional_producer(settings: StreamsSettings, role: str) -> KafkaProducer:
-    """A producer whose unfinished transactions a restarted instance fences and aborts."""
-    options = settings.streams
-    producer = make_producer(
-        settings.kafka,
-        client_id=f"{SERVICE}-{role}",
-        transactional_id=f"{options.application_id}-{role}-{options.instance_id}",
-        transaction_timeout_ms=options.transaction_timeout_ms,
-    )
-    producer.init_transactions()
-    return producer
-
-
 def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
     """Count until SIGTERM/SIGINT (0) or the failure of a worker thread (1)."""
     options, kafka = settings.streams, settings.kafka
@@ -78,39 +64,17 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
             stop=runtime.stop,
         )
         runtime.on_close("directory", directory.close)
-        split_producer = transactional_producer(settings, "split")
-        runtime.on_close("split producer", lambda: split_producer.close(timeout=5))
         count_producer = transactional_producer(settings, "count")
         runtime.on_close("count producer", lambda: count_producer.close(timeout=5))
-        intents = Intents(kafka.servers, settings.intents_topic)
-        runtime.on_close("intents", intents.close)
-        wait_s = options.commit_interval_ms / 1000
-        splitter = Splitter(
-            connect=lambda listener: make_consumer(
-                kafka,
-                options.application_id,
-                [kafka.tweets_topic],
-                client_id=f"{SERVICE}-split",
-                listener=listener,
-                max_poll_records=options.batch_size,
-            ),
-            producer=split_producer,
-            dead_letters=DeadLetterPublisher(
-                split_producer, kafka.dlq_topic, stage=f"{SERVICE}-split"
-            ),
-            group_id=options.application_id,
-            repartition_topic=settings.repartition_topic,
-            repartition_partitions=options.repartition_partitions,
-            intents=intents,
-            windows=options.windows,
-            stop_words=frozenset(w.lower() for w in options.stop_words),
-            batcher=Batcher(options.batch_size, wait_s),
+        split = StageProcess(
+            "split",
+            split_stage.main,
+            settings,
+            metrics=split_stage.relayed_metrics,
             stop=runtime.stop,
-            transaction_attempts=options.transaction_attempts,
-            crash_after_deltas=options.crash_after_deltas,
-            limits=settings.tweets,
+            stop_timeout_s=WORKER_STOP_TIMEOUT_S - 5,
         )
-        runtime.on_close("splitter", splitter.close)
+        wait_s = options.commit_interval_ms / 1000
         counter = Counter(
             connect=lambda listener: make_consumer(
                 kafka,
@@ -152,7 +116,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
             ],
             status_path="/docs",
         )
-        runtime.worker("splitter", splitter.run)
+        runtime.worker("splitter", split.run)
         runtime.worker("counter", counter.run)
         runtime.worker("directory", directory.run)
         log.info(

@@ -8,6 +8,9 @@ from pydantic import BaseModel, Field, model_validator
 from kafka_streams.windows import MAX_HOP_SECONDS, Windows
 from tweetpipe.settings import AdminSettings, AuthSettings, ServiceSettings, TrendingOptions
 
+SERVICE = "kafka-streams-service"
+"""The service's name: in its logs, traces and client ids, and its config's application name."""
+
 
 class StreamsOptions(BaseModel):
     application_id: str = "kafka-streams"
@@ -67,7 +70,7 @@ class StreamsOptions(BaseModel):
 
 
 class StreamsSettings(ServiceSettings):
-    application: ClassVar[str] = "kafka-streams-service"
+    application: ClassVar[str] = SERVICE
 
     streams: StreamsOptions = StreamsOptions()
     auth: AuthSettings = AuthSettings()
