@@ -14,7 +14,6 @@ import logging
 
 from kafka_streams import split_stage
 from kafka_streams.api import query_router
-from kafka_streams.batching import Batcher
 from kafka_streams.counter import Counter
 from kafka_streams.directory import Directory
 from kafka_streams.settings import SERVICE, StreamsSettings
@@ -74,7 +73,6 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
             stop=runtime.stop,
             stop_timeout_s=WORKER_STOP_TIMEOUT_S - 5,
         )
-        wait_s = options.commit_interval_ms / 1000
         counter = Counter(
             connect=lambda listener: make_consumer(
                 kafka,
@@ -95,7 +93,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
             windows=options.windows,
             emit_interval_s=options.emit_interval_s,
             backlog_publish_share=options.backlog_publish_share,
-            batcher=Batcher(options.batch_size, wait_s),
+            batcher=options.batcher(),
             instance_id=options.instance_id,
             stop=runtime.stop,
             on_ownership=directory.set_owned,

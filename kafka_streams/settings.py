@@ -5,6 +5,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field, model_validator
 
+from kafka_streams.batching import Batcher
 from kafka_streams.windows import MAX_HOP_SECONDS, Windows
 from tweetpipe.settings import AdminSettings, AuthSettings, ServiceSettings, TrendingOptions
 
@@ -58,6 +59,11 @@ class StreamsOptions(BaseModel):
         if self.hop_seconds % self.hop_advance_seconds:
             raise ValueError("streams.hop_advance_seconds must divide streams.hop_seconds")
         return self
+
+    def batcher(self) -> Batcher:
+        """Each stage's batching: at most `batch_size` records, none waiting longer than the
+        commit interval."""
+        return Batcher(self.batch_size, self.commit_interval_ms / 1000)
 
     @property
     def windows(self) -> Windows:

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from prometheus_client import Counter, Gauge
 
 from kafka_streams import metrics
-from kafka_streams.batching import Batcher
 from kafka_streams.intents import Intents
 from kafka_streams.settings import SERVICE, StreamsSettings
 from kafka_streams.splitter import Splitter
@@ -59,7 +58,7 @@ def main(settings: StreamsSettings, link: StageLink) -> int:
             intents=intents,
             windows=options.windows,
             stop_words=frozenset(w.lower() for w in options.stop_words),
-            batcher=Batcher(options.batch_size, options.commit_interval_ms / 1000),
+            batcher=options.batcher(),
             stop=runtime.stop,
             transaction_attempts=options.transaction_attempts,
             crash_after_deltas=options.crash_after_deltas,
