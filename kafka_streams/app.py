@@ -93,6 +93,7 @@ def run(settings: StreamsSettings, stop: StopSignal | None = None) -> int:
             windows=options.windows,
             emit_interval_s=options.emit_interval_s,
             backlog_publish_share=options.backlog_publish_share,
+            changelog_buckets=options.changelog_buckets,
             batcher=options.batcher(),
             instance_id=options.instance_id,
             stop=runtime.stop,

@@ -5,19 +5,21 @@ Order of work, chosen so a crash at any point neither loses nor double-counts:
    twice, never lose it), then apply the deltas and the next offset in one SQLite transaction
    (the store decides where consumption resumes, not Kafka's committed offsets);
 2. per publish interval, in one Kafka transaction per store: the rows changed since the last
-   publish to the compacted changelog with an offset marker, and the changed window counts to
-   the analytics topics (tumbling windows on `twitter-analytics-topic`, hopping ones on their
-   own topic, so readers keyed by (word, window start) never mix the two), with every count of
-   each window that has just become final (the watermark passed its end + grace) once more with
-   `final: true`; then the rows are marked clean and emitted (rows still flagged after a crash
-   are published again; consumers keep the largest count per window, so that is harmless).
+   publish to the compacted changelog (`kafka_streams.changelog`: a record per changed all-time
+   total and per changed window's bucket of words) with an offset marker, and the changed
+   window counts to the analytics topics (tumbling windows on `twitter-analytics-topic`,
+   hopping ones on their own topic, so readers keyed by (word, window start) never mix the
+   two), with every count of each window that has just become final (the watermark passed its
+   end + grace) once more with `final: true`; then the rows are marked clean and emitted (rows
+   still flagged after a crash are published again; consumers keep the largest count per
+   window, so that is harmless).
 
-Publishing is the counter's dominant cost (a Kafka record per changed (word, window), seven
-windows per word), and it grows with the distinct words of an interval, not with its tweets:
-so it happens once per `emit_interval_s` rather than per batch, and when a backlog makes it
-slow the interval stretches while input keeps coming, so publishing takes at most
-`backlog_publish_share` of the time (a fifth by default; bench/wordcount.py measures it); once
-the input is caught up it is `emit_interval_s` again.
+Publishing is the counter's dominant cost (a Kafka record per changed (word, window) to the
+analytics topics, six windows per word), and it grows with the distinct words of an interval,
+not with its tweets: so it happens once per `emit_interval_s` rather than per batch, and when a
+backlog makes it slow the interval stretches while input keeps coming, so publishing takes at
+most `backlog_publish_share` of the time (a fifth by default; bench/wordcount.py measures it);
+once the input is caught up it is `emit_interval_s` again.
 A partition whose store is missing (new disk, new instance) is rebuilt from the changelog
 before it is consumed.
 """
@@ -37,6 +39,14 @@ from kafka.producer.future import FutureRecordMetadata
 
 from kafka_streams import metrics
 from kafka_streams.batching import Batcher
+from kafka_streams.changelog import (
+    OFFSET_MARKER,
+    SOURCE_PREFIX,
+    TIME_PREFIX,
+    WRITER,
+    Replay,
+    count_records,
+)
 from kafka_streams.splitter import decode_delta
 from kafka_streams.store import PartitionStore
 from kafka_streams.updates import UpdateEncoder
@@ -49,23 +59,6 @@ from tweetpipe.records import DeadLetter
 from tweetpipe.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
-
-OFFSET_MARKER = b"__offset__"
-SOURCE_PREFIX = b"__source__|"
-"""Changelog keys holding, per input partition, the last source position applied."""
-TIME_PREFIX = b"__time__|"
-"""Changelog keys holding, per input partition, its stream time as last applied."""
-WRITER = "writer"
-"""Changelog header naming the instance that wrote the record."""
-
-
-def changelog_key(word: str, window: int) -> bytes:
-    return f"{window}|{word}".encode()
-
-
-def parse_changelog_key(key: bytes) -> tuple[str, int]:
-    window, _, word = key.decode().partition("|")
-    return word, int(window)
 
 
 class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
@@ -81,6 +74,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         windows: Windows,
         emit_interval_s: float,
         backlog_publish_share: float,
+        changelog_buckets: int,
         batcher: Batcher,
         instance_id: str,
         stop: StopSignal,
@@ -97,6 +91,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         self._state_dir = state_dir
         self.windows = windows
         self._emit_interval_s = emit_interval_s
+        self._changelog_buckets = changelog_buckets
         self._counting_per_publish = (1 - backlog_publish_share) / backlog_publish_share
         self._stop = stop
         self._on_ownership = on_ownership
@@ -194,33 +189,19 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
     def _restore(self, partition: int, store: PartitionStore) -> None:
         """Rebuild a partition's store from its changelog (committed transactions only)."""
         started = time.monotonic()
-        latest: dict[tuple[str, int], int] = {}
-        sources: dict[int, tuple[int, int]] = {}
-        times: dict[int, int] = {}
-        next_offset = 0
+        replay = Replay()
 
-        def replay(record: ConsumerRecord) -> None:
-            nonlocal next_offset
+        def add(record: ConsumerRecord) -> None:
             metrics.RESTORED.inc()
-            if record.key == OFFSET_MARKER:
-                next_offset = int(record.value)
-            elif record.key.startswith(SOURCE_PREFIX):
-                last, chunk = record.value.decode().split(",")
-                sources[int(record.key[len(SOURCE_PREFIX) :])] = (int(last), int(chunk))
-            elif record.key.startswith(TIME_PREFIX):
-                times[int(record.key[len(TIME_PREFIX) :])] = int(record.value)
-            elif record.value is not None:
-                latest[parse_changelog_key(record.key)] = int(record.value)
+            replay.add(record)
 
-        end = self._read_changelog(partition, 0, replay)
-        store.restore(
-            ((w, win, c) for (w, win), c in latest.items()), next_offset, end, sources, times
-        )
+        end = self._read_changelog(partition, 0, add)
+        store.restore(replay.rows(), replay.next_offset, end, replay.sources, replay.times)
         log.info(
             "restored partition %d from the changelog: %d counts, resuming at offset %d (%.1fs)",
             partition,
-            len(latest),
-            next_offset,
+            len(replay.counts),
+            replay.next_offset,
             time.monotonic() - started,
         )
 
@@ -336,20 +317,14 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
     def _send_changelog(
         self, partition: int, store: PartitionStore, rows: list[tuple[str, int, int]]
     ) -> FutureRecordMetadata:
-        """The rows, then the sources, stream times and the offset marker (whose future says
+        """The counts, then the sources, stream times and the offset marker (whose future says
         where this store's writes to the changelog end)."""
         # A new headers list per record: the Kafka tracing instrumentation appends its
         # traceparent to the list it is given, so a shared one grows with every send.
         writer = (WRITER, self._instance_id.encode())
         topic = self._changelog_topic
-        for word, window, count in rows:
-            self._producer.send(
-                topic,
-                key=changelog_key(word, window),
-                value=str(count).encode(),
-                partition=partition,
-                headers=[writer],
-            )
+        for key, value in count_records(store, rows, self._changelog_buckets):
+            self._producer.send(topic, key=key, value=value, partition=partition, headers=[writer])
         for source_partition, (last, chunk) in store.sources().items():
             self._producer.send(
                 topic,

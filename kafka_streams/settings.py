@@ -42,6 +42,10 @@ class StreamsOptions(BaseModel):
     """While a backlog lasts, the most of the counter's time publishing may take: the next
     publish waits until counting has had (1 - share) / share times the last publish's duration
     (4 times at 0.2). Lower counts faster and updates the analytics topics less often."""
+    changelog_buckets: int = Field(default=1024, ge=1)
+    """How many changelog records a window's counts are spread over (`kafka_streams.changelog`):
+    more means smaller records, each re-sent whole when one of its words changes; fewer
+    means fewer records per publish. Changing it is safe: the buckets are keyed by it."""
     transaction_timeout_ms: int = 10_000
     transaction_attempts: int = Field(default=8, ge=1)
     """Tries of one batch's transaction before the stage stops naming it; retriable broker

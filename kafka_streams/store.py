@@ -165,6 +165,12 @@ class PartitionStore:
             "SELECT word, window, count FROM counts WHERE window BETWEEN ? AND ?", (low, high)
         ).fetchall()
 
+    def window_counts(self, window: int) -> list[tuple[str, int]]:
+        """Every word's count in one window."""
+        return self._db.execute(
+            "SELECT word, count FROM counts WHERE window = ?", (window,)
+        ).fetchall()
+
     def dirty(self) -> list[Row]:
         return self._db.execute("SELECT word, window, count FROM counts WHERE dirty = 1").fetchall()
 

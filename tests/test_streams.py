@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 import re
 import shutil
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from devstack.broker import TansuBroker
+from kafka_streams.windows import hop_key
 from tests.support.issuer import DevIssuer, bearer
 from tests.support.kafka import (
     OVERSIZED_BYTES,
@@ -254,6 +257,27 @@ def wait_for_windows(
     wait_until(lambda: hopping_windows(kafka) == dict(hopping), 60, "hopping window counts")
 
 
+def stored_windows(instance: Instance) -> dict[tuple[str, int], int]:
+    """Every window count in the instance's stores, by (word, window key)."""
+    counts: dict[tuple[str, int], int] = {}
+    for path in sorted((instance.state_dir / instance.name).glob("partition-*.sqlite")):
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT word, window, count FROM counts WHERE window != ?", (-1,))
+            counts.update(((w, win), c) for w, win, c in rows)
+    return counts
+
+
+def store_keyed(
+    tumbling: Counter[WindowKey], hopping: Counter[WindowKey]
+) -> dict[tuple[str, int], int]:
+    """The ground truth's window counts keyed as the stores key them (`kafka_streams.windows`)."""
+    keyed = {(w, int(start.timestamp())): c for (w, start, _), c in tumbling.items()}
+    keyed.update(
+        ((w, hop_key(int(start.timestamp()), HOP_S)), c) for (w, start, _), c in hopping.items()
+    )
+    return keyed
+
+
 def test_counts_equal_ground_truth_with_windows(
     kafka_settings: KafkaSettings, instances: Callable[[str], Instance], dev_issuer: DevIssuer
 ) -> None:
@@ -364,10 +388,14 @@ def test_empty_state_dir_is_rebuilt_from_the_changelog(
 
     instance.start()
     produce_tweets(kafka_settings, second)
-    wait_for_totals([instance], ground_truth(first + second)[0])
+    totals, tumbling, hopping, _ = ground_truth(first + second)
+    wait_for_totals([instance], totals)
     assert metric_value(instance.port, "tweetpipe_streams_restored_records_total") > 0
     assert instance.process is not None
     assert "restored partition" in instance.process.output
+    # The window counts came back too (packed a bucket of words to a record): the first
+    # half's, restored, plus the second half's, counted on top, in the same windows.
+    assert stored_windows(instance) == store_keyed(tumbling, hopping)
 
 
 def test_bad_tweets_are_dead_lettered_and_counting_goes_on(
