@@ -4,9 +4,11 @@ the service's stop stops it. Real spawned processes, no broker."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
 import pytest
+from prometheus_client import REGISTRY as SERVICE_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from tweetpipe.lifecycle import StopSignal
@@ -18,6 +20,8 @@ REGISTRY = CollectorRegistry()
 DONE = Counter("stage_test_done", "Items the child handled", ["kind"], registry=REGISTRY)
 DEPTH = Gauge("stage_test_depth", "The child's last depth", registry=REGISTRY)
 ITEMS = 250
+BUSY_S = 0.5
+MEMORY_BYTES = 200 * 1024 * 1024
 
 
 def relayed() -> Sequence[Counter | Gauge]:
@@ -32,6 +36,20 @@ def count_then_wait(_settings: None, link: StageLink) -> int:
     DEPTH.set(7)
     link.stop.wait(60)
     link.close()
+    return 0
+
+
+def busy_then_wait(_settings: None, link: StageLink) -> int:
+    """Spends CPU and holds memory, as a stage at work does."""
+    link.start()
+    held = bytearray(MEMORY_BYTES)
+    held[::4096] = b"x" * len(held[::4096])  # touched, so resident
+    started = time.process_time()
+    while time.process_time() - started < BUSY_S:
+        pass
+    link.stop.wait(60)
+    link.close()
+    del held
     return 0
 
 
@@ -103,3 +121,31 @@ def test_a_stage_that_ends_on_its_own_fails_its_worker_with_its_exit_code() -> N
     with pytest.raises(StageExited, match="test stage process exited with code 3"):
         stage.run()
     assert value("crash") - before == 3  # what it sent before it ended still counts
+
+
+def test_the_stage_processs_own_cpu_and_memory_are_on_the_services_metrics() -> None:
+    """process_cpu_seconds_total and process_resident_memory_bytes are the parent's; the
+    child's own are in tweetpipe_stage_process_* under its stage's name."""
+    stop = StopSignal()
+    stage = StageProcess(
+        "busy", busy_then_wait, None, metrics=relayed, stop=stop, stop_timeout_s=20
+    )
+
+    def sample(name: str) -> float:
+        return SERVICE_REGISTRY.get_sample_value(name, {"stage": "busy"}) or 0.0
+
+    worker = threading.Thread(target=stage.run)
+    parent_cpu = time.process_time()
+    worker.start()
+    try:
+        wait_until(
+            lambda: sample("tweetpipe_stage_process_cpu_seconds_total") >= BUSY_S,
+            timeout_s=60,
+            what="the child's CPU time",
+        )
+        assert sample("tweetpipe_stage_process_resident_memory_bytes") > MEMORY_BYTES
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert time.process_time() - parent_cpu < BUSY_S  # the parent did not do that work

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import resource
 import signal
 import sys
 import threading
@@ -39,6 +41,41 @@ RELAY_INTERVAL_S = 0.25
 """How often the child sends its metrics: what a scrape of the parent may lag behind."""
 
 
+STAGE_CPU = Counter(
+    "tweetpipe_stage_process_cpu_seconds",
+    "CPU time (user + system) of a stage's own process; process_cpu_seconds_total is the "
+    "service's main process only",
+    ["stage"],
+)
+STAGE_MEMORY = Gauge(
+    "tweetpipe_stage_process_resident_memory_bytes",
+    "Resident memory of a stage's own process",
+    ["stage"],
+)
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+class _OwnUsage:
+    """The child's CPU and memory, into its stage's series before each snapshot."""
+
+    def __init__(self, stage: str) -> None:
+        self._cpu = STAGE_CPU.labels(stage)
+        self._memory = STAGE_MEMORY.labels(stage)
+        self._cpu_counted = 0.0
+
+    def update(self) -> None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime
+        self._cpu.inc(max(0.0, cpu - self._cpu_counted))
+        self._cpu_counted = max(cpu, self._cpu_counted)
+        with open("/proc/self/statm") as statm:
+            self._memory.set(int(statm.read().split()[1]) * _PAGE_BYTES)
+
+
+def _usage_metrics() -> list[Counter | Gauge]:
+    return [STAGE_CPU, STAGE_MEMORY]
+
+
 class StageExited(RuntimeError):
     """The stage's process ended while the service was running, or failed while stopping."""
 
@@ -51,8 +88,9 @@ class StageLink:
     """The child's end of the pipe: the stop signal its parent controls (SIGTERM) and the
     metrics it sends back. A parent that is gone reads as a request to stop."""
 
-    def __init__(self, conn: Connection, relay: MetricRelay) -> None:
+    def __init__(self, conn: Connection, relay: MetricRelay, stage: str) -> None:
         self.stop = StopSignal().install()
+        self._usage = _OwnUsage(stage)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         self._conn = conn
         self._relay = relay
@@ -76,6 +114,7 @@ class StageLink:
                 self.stop.set()
 
     def _send(self) -> bool:
+        self._usage.update()
         try:
             self._conn.send(self._relay.snapshot())
         except (OSError, ValueError):  # a broken pipe, or one already closed
@@ -88,9 +127,12 @@ RelayedMetrics = Callable[[], Sequence[Counter | Gauge]]
 its own copies of them (metric objects do not cross a process boundary)."""
 
 
-def _child(main: StageMain[S], settings: S, conn: Connection, metrics: RelayedMetrics) -> None:
+def _child(
+    name: str, main: StageMain[S], settings: S, conn: Connection, metrics: RelayedMetrics
+) -> None:
     die_with_parent(signal.SIGKILL)
-    sys.exit(main(settings, StageLink(conn, MetricRelay(metrics()))))
+    relay = MetricRelay([*metrics(), *_usage_metrics()])
+    sys.exit(main(settings, StageLink(conn, relay, name)))
 
 
 class StageProcess(Generic[S]):
@@ -112,7 +154,7 @@ class StageProcess(Generic[S]):
         self._main = main
         self._settings = settings
         self._metrics = metrics
-        self._relay = MetricRelay(metrics())
+        self._relay = MetricRelay([*metrics(), *_usage_metrics()])
         self._stop = stop
         self._stop_timeout_s = stop_timeout_s
 
@@ -121,7 +163,7 @@ class StageProcess(Generic[S]):
         ours, theirs = context.Pipe(duplex=False)
         process = context.Process(
             target=_child,
-            args=(self._main, self._settings, theirs, self._metrics),
+            args=(self.name, self._main, self._settings, theirs, self._metrics),
             name=f"{self.name} stage",
         )
         process.start()
