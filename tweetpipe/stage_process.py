@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
-import resource
 import signal
 import sys
 import threading
@@ -28,7 +26,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Generic, TypeVar
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, ProcessCollector
 
 from tweetpipe.lifecycle import StopSignal, die_with_parent
 from tweetpipe.metric_relay import MetricRelay
@@ -52,28 +50,28 @@ STAGE_MEMORY = Gauge(
     "Resident memory of a stage's own process",
     ["stage"],
 )
-_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+USAGE_METRICS = (STAGE_CPU, STAGE_MEMORY)
+"""Relayed from every stage process, after the stage's own metrics."""
 
 
 class _OwnUsage:
-    """The child's CPU and memory, into its stage's series before each snapshot."""
+    """The child's CPU and memory into its stage's series, before each snapshot. Read by
+    prometheus-client's process collector (unregistered), the one that makes the parent's
+    `process_*` series, so both are measured the same way."""
 
     def __init__(self, stage: str) -> None:
+        self._process = ProcessCollector(registry=None)
         self._cpu = STAGE_CPU.labels(stage)
         self._memory = STAGE_MEMORY.labels(stage)
         self._cpu_counted = 0.0
 
     def update(self) -> None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = usage.ru_utime + usage.ru_stime
-        self._cpu.inc(max(0.0, cpu - self._cpu_counted))
-        self._cpu_counted = max(cpu, self._cpu_counted)
-        with open("/proc/self/statm") as statm:
-            self._memory.set(int(statm.read().split()[1]) * _PAGE_BYTES)
-
-
-def _usage_metrics() -> list[Counter | Gauge]:
-    return [STAGE_CPU, STAGE_MEMORY]
+        now = {s.name: s.value for f in self._process.collect() for s in f.samples}
+        cpu = now["process_cpu_seconds_total"]
+        if cpu > self._cpu_counted:
+            self._cpu.inc(cpu - self._cpu_counted)
+            self._cpu_counted = cpu
+        self._memory.set(now["process_resident_memory_bytes"])
 
 
 class StageExited(RuntimeError):
@@ -131,7 +129,7 @@ def _child(
     name: str, main: StageMain[S], settings: S, conn: Connection, metrics: RelayedMetrics
 ) -> None:
     die_with_parent(signal.SIGKILL)
-    relay = MetricRelay([*metrics(), *_usage_metrics()])
+    relay = MetricRelay([*metrics(), *USAGE_METRICS])
     sys.exit(main(settings, StageLink(conn, relay, name)))
 
 
@@ -154,7 +152,7 @@ class StageProcess(Generic[S]):
         self._main = main
         self._settings = settings
         self._metrics = metrics
-        self._relay = MetricRelay([*metrics(), *_usage_metrics()])
+        self._relay = MetricRelay([*metrics(), *USAGE_METRICS])
         self._stop = stop
         self._stop_timeout_s = stop_timeout_s
 
