@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -126,9 +127,16 @@ its own copies of them (metric objects do not cross a process boundary)."""
 
 
 def _child(
-    name: str, main: StageMain[S], settings: S, conn: Connection, metrics: RelayedMetrics
+    parent: int,
+    name: str,
+    main: StageMain[S],
+    settings: S,
+    conn: Connection,
+    metrics: RelayedMetrics,
 ) -> None:
     die_with_parent(signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the line above: the signal will never come
+        os._exit(1)
     relay = MetricRelay([*metrics(), *USAGE_METRICS])
     sys.exit(main(settings, StageLink(conn, relay, name)))
 
@@ -161,7 +169,7 @@ class StageProcess(Generic[S]):
         ours, theirs = context.Pipe(duplex=False)
         process = context.Process(
             target=_child,
-            args=(self.name, self._main, self._settings, theirs, self._metrics),
+            args=(os.getpid(), self.name, self._main, self._settings, theirs, self._metrics),
             name=f"{self.name} stage",
         )
         process.start()
