@@ -16,10 +16,9 @@ Order of work, chosen so a crash at any point neither loses nor double-counts:
 
 Publishing is the counter's dominant cost (a Kafka record per changed (word, window) to the
 analytics topics, six windows per word), and it grows with the distinct words of an interval,
-not with its tweets: so it happens once per `emit_interval_s` rather than per batch, and when a
-backlog makes it slow the interval stretches while input keeps coming, so publishing takes at
-most `backlog_publish_share` of the time (a fifth by default; bench/wordcount.py measures it);
-once the input is caught up it is `emit_interval_s` again.
+not with its tweets: so it happens once per `emit_interval_s` rather than per batch, and while
+input keeps coming and rounds are slow it happens less often, so that publishing takes at most
+`backlog_publish_share` of the time (`kafka_streams.publish_pacing`).
 A partition whose store is missing (new disk, new instance) is rebuilt from the changelog
 before it is consumed.
 """
@@ -47,6 +46,7 @@ from kafka_streams.changelog import (
     Replay,
     count_records,
 )
+from kafka_streams.publish_pacing import PublishPacing
 from kafka_streams.splitter import decode_delta
 from kafka_streams.store import PartitionStore
 from kafka_streams.updates import UpdateEncoder
@@ -90,14 +90,13 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         self._repartition_topic, self._changelog_topic = topics
         self._state_dir = state_dir
         self.windows = windows
-        self._emit_interval_s = emit_interval_s
         self._changelog_buckets = changelog_buckets
-        self._counting_per_publish = (1 - backlog_publish_share) / backlog_publish_share
+        self._pacing = PublishPacing(
+            emit_interval_s=emit_interval_s, publish_share=backlog_publish_share
+        )
         self._stop = stop
         self._on_ownership = on_ownership
         self.stores: dict[int, PartitionStore] = {}
-        self._last_publish = time.monotonic()
-        self._publish_every_s = emit_interval_s
         self._unpublished: set[int] = set()
         """Partitions whose store moved (offset, sources, times) since their last publish."""
 
@@ -210,12 +209,12 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
     def run(self) -> None:
         while not self._stop.is_set():
             polled = self._consumer.poll(timeout_ms=100)
+            if polled:
+                self._pacing.input_arrived()
             self._batcher.add(polled)
             if self._batcher.due():
                 self._apply_batch(self._batcher.take())
-            since = time.monotonic() - self._last_publish
-            caught_up = not polled and not len(self._batcher)
-            if since >= self._publish_every_s or (caught_up and since >= self._emit_interval_s):
+            if self._pacing.due():
                 self._publish_all()
                 self._export_metrics()
         self._apply_batch(self._batcher.take())
@@ -269,15 +268,11 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         metrics.UNPUBLISHED.set(len(self._unpublished))
 
     def _publish_all(self) -> None:
-        """Publish every store; the next publish is due in `emit_interval_s`, or, while input
-        keeps coming, when counting has had its share of the time if that is longer (see the
-        module docstring)."""
-        started = time.monotonic()
+        """Publish every store; its duration decides when the next round is due."""
+        started = self._pacing.now()
         for partition, store in self.stores.items():
             self._publish(partition, store)
-        self._last_publish = time.monotonic()
-        took = self._last_publish - started
-        self._publish_every_s = max(self._emit_interval_s, took * self._counting_per_publish)
+        self._pacing.published(started)
         metrics.UNPUBLISHED.set(len(self._unpublished))
 
     def _publish(self, partition: int, store: PartitionStore) -> None:

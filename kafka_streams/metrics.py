@@ -11,7 +11,8 @@ EMITTED = Counter(
 UNPUBLISHED = Gauge(
     "tweetpipe_streams_stores_unpublished",
     "Owned stores with counts applied but not yet published to the changelog and the "
-    "analytics topics (published every streams.emit_interval_s, longer under a backlog)",
+    "analytics topics (published every streams.emit_interval_s, less often while input "
+    "keeps coming)",
 )
 RESTORED = Counter(
     "tweetpipe_streams_restored_records_total", "Changelog records read while restoring state"

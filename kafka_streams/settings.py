@@ -36,10 +36,11 @@ class StreamsOptions(BaseModel):
     commit_interval_ms: int = Field(default=500, ge=0)
     """Longest a record waits for its batch: bounds how stale counts are."""
     emit_interval_s: float = Field(default=1.0, gt=0)
-    """How often changed counts go to the changelog and the analytics topics; longer while a
-    backlog lasts (`backlog_publish_share`, see `kafka_streams.counter`)."""
+    """How often changed counts go to the changelog and the analytics topics; longer while
+    input keeps coming and publishing is slow (`backlog_publish_share`), and again this often
+    once no input has arrived for this long (`kafka_streams.publish_pacing`)."""
     backlog_publish_share: float = Field(default=0.2, gt=0, le=1)
-    """While a backlog lasts, the most of the counter's time publishing may take: the next
+    """While input keeps coming, the most of the counter's time publishing may take: the next
     publish waits until counting has had (1 - share) / share times the last publish's duration
     (4 times at 0.2). Lower counts faster and updates the analytics topics less often."""
     changelog_buckets: int = Field(default=1024, ge=1)
