@@ -6,6 +6,7 @@ changes and every few seconds; every instance reads that topic to route a query 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -15,14 +16,19 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from tweetpipe.lifecycle import StopSignal
+from tweetpipe.partitioning import KEYS_REMEMBERED
 
 log = logging.getLogger(__name__)
 ANNOUNCE_EVERY_S = 3.0
 STALE_AFTER_S = 15.0
 
 
+@functools.lru_cache(maxsize=KEYS_REMEMBERED)
 def partition_for(word: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks for this key (murmur2, as in Java)."""
+    """The partition Kafka's default partitioner picks for this key (murmur2, as in Java).
+
+    Remembered: the split stage asks for every distinct word of every batch, and kafka-python's
+    murmur2 is pure Python (~2 µs a word, 7 % of the split stage's CPU by py-spy)."""
     hashed: int = murmur2(word.encode())
     return (hashed & 0x7FFFFFFF) % partitions
 
