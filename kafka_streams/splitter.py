@@ -43,7 +43,7 @@ from tweetpipe.dlq import DeadLetterPublisher
 from tweetpipe.kafka import commit_transaction, consumer_lag
 from tweetpipe.lifecycle import StopSignal
 from tweetpipe.pipeline_metrics import RECORDS_CONSUMED, export_lag
-from tweetpipe.records import decode
+from tweetpipe.records import decode_fields
 from tweetpipe.settings import TweetLimits
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         if not by_partition:
             return
         ranges = {p: (recs[0].offset, recs[-1].offset) for p, recs in by_partition.items()}
-        decoded = {p: decode(recs, self._limits) for p, recs in by_partition.items()}
+        decoded = {p: decode_fields(recs, self._limits) for p, recs in by_partition.items()}
         counted: dict[int, CountedBatch] = {}
         for partition, batch in decoded.items():
             counted[partition] = count_batch(

@@ -6,10 +6,20 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from kafka_streams.windows import ALL_TIME, Windows
-from tweetpipe.model import Tweet
 from tweetpipe.text import words
+
+
+class Countable(Protocol):
+    """What counting reads of a tweet (a `Tweet`, or the split stage's `TweetFields`)."""
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def text(self) -> str: ...
 
 
 def window_start(moment: datetime, window_seconds: int) -> int:
@@ -30,7 +40,7 @@ class CountedBatch:
 
 
 def count_batch(
-    tweets: Iterable[Tweet],
+    tweets: Iterable[Countable],
     windows: Windows,
     stop_words: frozenset[str] = frozenset(),
     stream_time: int = 0,

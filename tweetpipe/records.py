@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import orjson
 from kafka.consumer.fetcher import ConsumerRecord
@@ -13,8 +13,17 @@ from pydantic import BaseModel, ValidationError
 from tweetpipe.model import Tweet
 from tweetpipe.settings import TweetLimits
 from tweetpipe.tracing import SpanAttributes
+from tweetpipe.tweet_fields import TweetFields, checked
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+T = TypeVar("T", bound=_Identified)
 
 
 @dataclass(frozen=True)
@@ -25,10 +34,10 @@ class DeadLetter:
 
 
 @dataclass
-class DecodedBatch:
+class DecodedBatch(Generic[T]):
     """Tweets from one poll, and the records that failed to decode."""
 
-    tweets: dict[int, tuple[Tweet, ConsumerRecord]] = field(default_factory=dict)
+    tweets: dict[int, tuple[T, ConsumerRecord]] = field(default_factory=dict)
     """By tweet id: a re-sent tweet later in the batch replaces the earlier one."""
     dead: list[DeadLetter] = field(default_factory=list)
 
@@ -66,10 +75,12 @@ def parse(
         return DeadLetter(record, "SchemaViolation", describe(exc))
 
 
-def decode(records: Iterable[ConsumerRecord], limits: TweetLimits | None = None) -> DecodedBatch:
+def decode(
+    records: Iterable[ConsumerRecord], limits: TweetLimits | None = None
+) -> DecodedBatch[Tweet]:
     """Tweets from `twitter-topic`; one whose text is longer than the limit (the service's
     `tweets` settings, the default's unless given) is a dead letter."""
-    batch = DecodedBatch()
+    batch = DecodedBatch[Tweet]()
     context: dict[str, object] = {"max_text_length": (limits or TweetLimits()).max_text_length}
     for record in records:
         tweet = parse(record, Tweet, context)
@@ -77,4 +88,24 @@ def decode(records: Iterable[ConsumerRecord], limits: TweetLimits | None = None)
             batch.dead.append(tweet)
         else:
             batch.tweets[tweet.id] = (tweet, record)
+    return batch
+
+
+def decode_fields(
+    records: Iterable[ConsumerRecord], limits: TweetLimits | None = None
+) -> DecodedBatch[TweetFields]:
+    """As `decode`, the same verdicts and dead-letter reasons, without a pydantic model per
+    valid tweet (`tweetpipe.tweet_fields`): for stages that read only id, time and text."""
+    batch = DecodedBatch[TweetFields]()
+    limit = (limits or TweetLimits()).max_text_length
+    context: dict[str, object] = {"max_text_length": limit}
+    for record in records:
+        fields = None if record.value is None else checked(record.value, limit)
+        if fields is None:
+            tweet = parse(record, Tweet, context)
+            if isinstance(tweet, DeadLetter):
+                batch.dead.append(tweet)
+                continue
+            fields = TweetFields.of(tweet)
+        batch.tweets[fields.id] = (fields, record)
     return batch
