@@ -57,16 +57,19 @@ def count_batch(
     batch = CountedBatch(stream_time=stream_time)
     by_keys: dict[tuple[int, ...], Counter[str]] = {}
     order: dict[str, None] = {}
+    at: tuple[int, int] | None = None
+    tally: Counter[str] = Counter()
+    late = False
     for tweet in tweets:
         moment = int(tweet.created_at.timestamp())
         if moment > batch.stream_time:
             batch.stream_time = moment
-        keys, late = windows.keys(moment, batch.stream_time)
+        if (moment, batch.stream_time) != at:  # a busy second's tweets share their windows
+            at = (moment, batch.stream_time)
+            keys, late = windows.keys(moment, batch.stream_time)
+            keys.append(ALL_TIME)
+            tally = by_keys.setdefault(tuple(keys), Counter())
         batch.late += late
-        keys.append(ALL_TIME)
-        tally = by_keys.get(key_set := tuple(keys))
-        if tally is None:
-            tally = by_keys[key_set] = Counter()
         found = words(tweet.text, stop_words)
         tally.update(found)
         order.update(dict.fromkeys(found))

@@ -4,6 +4,7 @@ counting rule written out plainly, and the delta records it writes."""
 from __future__ import annotations
 
 import random
+import re
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from kafka_streams.splitter import Source, decode_delta, encode_delta
 from kafka_streams.tokenize import count_batch
 from kafka_streams.windows import ALL_TIME, Windows
 from tweetpipe.model import Tweet
-from tweetpipe.text import STOP_WORDS, words
+from tweetpipe.text import MAX_WORD_LENGTH, STOP_WORDS, words
 from twitter_to_kafka.generator import TweetGenerator
 from twitter_to_kafka.settings import GeneratorOptions
 
@@ -35,6 +36,33 @@ def reference(
             for key in [*keys, ALL_TIME]:
                 per_window[key] = per_window.get(key, 0) + 1
     return counts, stream_time, late
+
+
+ODD_TEXTS = [
+    "a" * 150 + " b " + "c" * MAX_WORD_LENGTH + " " + "d" * (MAX_WORD_LENGTH + 1),
+    "\u00e9" * (MAX_WORD_LENGTH - 1) + "_x",  # _ is a word character
+    "__ 1_2 \u0663\u0663 x\u200by",  # Arabic digits; a zero-width space
+    "",
+    "!!! ... ???",
+    "\u01c5ungla \u03a3\u0391\u03a3 stra\u00dfe \u0130stanbul",  # lower() changes lengths
+    "kafka,kafka;KAFKA\nkafka\tkafka",
+]
+
+
+@pytest.mark.parametrize("stop_words", [frozenset(), STOP_WORDS])
+def test_words_are_the_runs_between_non_word_characters_up_to_the_limit(
+    stop_words: frozenset[str],
+) -> None:
+    """The rule written out plainly: lower-case, split on non-word characters, leave out
+    empty pieces, runs over the limit and stop words."""
+    texts = [t.text for t in TweetGenerator(GeneratorOptions(seed=5, count=500))] + ODD_TEXTS
+    for text in texts:
+        plain = [
+            w
+            for w in re.split(r"\W+", text.lower())
+            if w and len(w) <= MAX_WORD_LENGTH and w not in stop_words
+        ]
+        assert words(text, stop_words) == plain, text
 
 
 def shuffled_in_time(count: int, seed: int) -> list[Tweet]:

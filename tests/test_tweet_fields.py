@@ -20,9 +20,11 @@ GOOD_TIME = b"2026-12-01T00:00:00Z"
 def tweet(
     text: bytes = b"hello world", created_at: bytes = GOOD_TIME, lang: bytes = b"en", extra=b""
 ) -> bytes:
-    return (
-        b'{"id":7,"user_id":2,"text":"%s","created_at":"%s","lang":"%s"%s}'
-        % (text, created_at, lang, extra)
+    return b'{"id":7,"user_id":2,"text":"%s","created_at":"%s","lang":"%s"%s}' % (
+        text,
+        created_at,
+        lang,
+        extra,
     )
 
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import re
 
-_NON_WORD = re.compile(r"\W+")
 MAX_WORD_LENGTH = 100
 """Longer runs of word characters are not counted as words (a pasted hash, a wall of one
 letter): every store and API holds words up to this length."""
+_WORD = re.compile(rf"\b\w{{1,{MAX_WORD_LENGTH}}}\b")
+"""A whole run of word characters, at most `MAX_WORD_LENGTH` long: `\b` on both sides means
+no part of a longer run matches. The regex picks the words in C; filtering a split in Python
+cost a fifth more per tweet in the split stage (its hot loop)."""
 
 
 def words(text: str, stop_words: frozenset[str] = frozenset()) -> list[str]:
     """Lower-case, split on non-word characters (the classic Kafka Streams word count); runs
     over `MAX_WORD_LENGTH` characters are left out."""
-    return [
-        w
-        for w in _NON_WORD.split(text.lower())
-        if w and len(w) <= MAX_WORD_LENGTH and w not in stop_words
-    ]
+    found: list[str] = _WORD.findall(text.lower())
+    return [w for w in found if w not in stop_words] if stop_words else found
 
 
 _STOP_WORDS_TEXT = """
