@@ -8,7 +8,9 @@ machine's load; the best pass of a pure-CPU loop is the stable figure for before
 
 - generate_us: the generator making one tweet (draft, keyword filter, model)
 - to_json_us: serialising it for `twitter-topic`
-- decode_us: a consumer turning a record back into a tweet (`tweetpipe.records.decode`)
+- decode_us: a consumer turning a record back into a tweet (`tweetpipe.records.decode`, the
+  pydantic model: the sink)
+- decode_fields_us: the same check into the split stage's struct (`records.decode_fields`)
 - count_us: the word count's split stage counting it into its windows (`count_batch`)
 - encode_deltas_us: the split stage writing its per-word deltas (`encode_delta`)
 """
@@ -29,7 +31,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka_streams.settings import StreamsOptions
 from kafka_streams.splitter import Source, encode_delta
 from kafka_streams.tokenize import count_batch
-from tweetpipe.records import decode
+from tweetpipe.records import decode, decode_fields
 from twitter_to_kafka.generator import TweetGenerator
 from twitter_to_kafka.settings import GeneratorOptions
 
@@ -71,6 +73,7 @@ def main() -> None:
         "generate_us": best_us(lambda: [generator.next_tweet() for _ in range(n)], n, repeat),
         "to_json_us": best_us(lambda: [t.to_json() for t in tweets], n, repeat),
         "decode_us": best_us(lambda: [decode(b) for b in batches], n, repeat),
+        "decode_fields_us": best_us(lambda: [decode_fields(b) for b in batches], n, repeat),
         "count_us": best_us(lambda: [count_batch(b, windows) for b in decoded], n, repeat),
         "encode_deltas_us": best_us(
             lambda: [encode_delta(Source(0, 0, 0, 0), c.counts, c.stream_time) for c in counted],
