@@ -4,10 +4,13 @@ contract refuses. The records are the odd ones a careless or hostile upstream se
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
-from tweetpipe.records import decode, decode_fields
+from tweetpipe.records import DecodedBatch, decode, decode_fields
 from tweetpipe.settings import TweetLimits
 from tweetpipe.tweet_fields import checked
 from twitter_to_kafka.generator import TweetGenerator
@@ -18,7 +21,10 @@ GOOD_TIME = b"2026-12-01T00:00:00Z"
 
 
 def tweet(
-    text: bytes = b"hello world", created_at: bytes = GOOD_TIME, lang: bytes = b"en", extra=b""
+    text: bytes = b"hello world",
+    created_at: bytes = GOOD_TIME,
+    lang: bytes = b"en",
+    extra: bytes = b"",
 ) -> bytes:
     return b'{"id":7,"user_id":2,"text":"%s","created_at":"%s","lang":"%s"%s}' % (
         text,
@@ -106,9 +112,12 @@ def record(value: bytes | None, offset: int = 0) -> ConsumerRecord:
     return ConsumerRecord("twitter-topic", 0, None, offset, 0, 0, None, value, [], None, 0, size, 0)
 
 
-def verdict(value: bytes | None) -> tuple[str, object]:
-    """("tweet", (id, instant, text)) or ("dead", (error, reason)), the contract's way."""
-    batch = decode([record(value)], LIMITS)
+def verdict(
+    value: bytes | None, decoder: Callable[..., DecodedBatch[Any]] = decode
+) -> tuple[str, object]:
+    """("tweet", (id, instant, text)) or ("dead", (error, reason)); the contract's way unless
+    another `decoder` is given."""
+    batch = decoder([record(value)], LIMITS)
     if batch.dead:
         return "dead", (batch.dead[0].error, batch.dead[0].reason)
     ((tweet, _),) = batch.tweets.values()
@@ -116,11 +125,7 @@ def verdict(value: bytes | None) -> tuple[str, object]:
 
 
 def fast_verdict(value: bytes | None) -> tuple[str, object]:
-    batch = decode_fields([record(value)], LIMITS)
-    if batch.dead:
-        return "dead", (batch.dead[0].error, batch.dead[0].reason)
-    ((fields, _),) = batch.tweets.values()
-    return "tweet", (fields.id, fields.created_at.timestamp(), fields.text)
+    return verdict(value, decode_fields)
 
 
 @pytest.mark.parametrize("value", [*ODD, None], ids=lambda v: repr(v)[:60])
