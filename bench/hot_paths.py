@@ -8,6 +8,8 @@ machine's load; the best pass of a pure-CPU loop is the stable figure for before
 
 - generate_us: the generator making one tweet (draft, keyword filter, model)
 - to_json_us: serialising it for `twitter-topic`
+- generate_record_us: the generator service's path, both in one (`TweetGenerator.next_record`:
+  the same bytes, no model)
 - decode_us: a consumer turning a record back into a tweet (`tweetpipe.records.decode`, the
   pydantic model: the sink)
 - decode_fields_us: the same check into the split stage's struct (`records.decode_fields`)
@@ -72,6 +74,9 @@ def main() -> None:
     figures = {
         "generate_us": best_us(lambda: [generator.next_tweet() for _ in range(n)], n, repeat),
         "to_json_us": best_us(lambda: [t.to_json() for t in tweets], n, repeat),
+        "generate_record_us": best_us(
+            lambda: [generator.next_record() for _ in range(n)], n, repeat
+        ),
         "decode_us": best_us(lambda: [decode(b) for b in batches], n, repeat),
         "decode_fields_us": best_us(lambda: [decode_fields(b) for b in batches], n, repeat),
         "count_us": best_us(lambda: [count_batch(b, windows) for b in decoded], n, repeat),

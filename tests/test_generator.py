@@ -140,3 +140,83 @@ def test_a_phrase_burst_leads_the_text() -> None:
     tweets = list(TweetGenerator(GeneratorOptions(seed=4, count=30, bursts=[burst])))
     assert all(t.text.startswith("solar eclipse ") or len(t.text) > 260 for t in tweets)
     assert sum(t.text.startswith("solar eclipse ") for t in tweets) > 20
+
+
+def _fields_of(tweet: Tweet) -> tuple:
+    return (tweet.id, tweet.key, tweet.to_json())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        GeneratorOptions(seed=3, count=3000, worker_id=1),
+        GeneratorOptions(seed=9, count=1000, worker_id=2, keywords=["Rust", "event sourcing"]),
+        GeneratorOptions(
+            seed=5,
+            count=1000,
+            worker_id=3,
+            users=7,
+            bursts=[Burst(term="#LaunchDay", after_s=0, duration_s=5, share=0.5, every_s=10)],
+        ),
+        GeneratorOptions(
+            seed=6,
+            count=300,
+            worker_id=4,
+            bursts=[Burst(term="solar eclipse", after_s=0, duration_s=60)],
+        ),
+    ],
+    ids=["defaults", "custom keywords", "hashtag burst", "phrase burst"],
+)
+def test_records_are_the_tweets_wire_bytes_and_meet_the_contract(
+    options: GeneratorOptions,
+) -> None:
+    """The service sends `records()` without building a `Tweet`: each must be exactly what the
+    model would have sent, and what a reader admits."""
+    as_tweets = [_fields_of(t) for t in TweetGenerator(options, _SteppingClock(0.013))]
+    records = list(TweetGenerator(options, _SteppingClock(0.013)).records())
+    assert [(r.id, r.key, r.value) for r in records] == as_tweets
+    assert len(records) == options.count
+    for record in records:
+        tweet = Tweet.from_json(record.value)
+        assert (tweet.id, tweet.key) == (record.id, record.key)
+        assert len(tweet.text) <= CLASSIC_TEXT_LENGTH
+        assert tweet.to_json() == record.value
+    if options.bursts:
+        assert any(options.bursts[0].term in Tweet.from_json(r.value).text for r in records)
+
+
+def _track_rule(phrases: list[str], text: str, hashtags: list[str], mentions: list[str]) -> list:
+    """The filter's rule written out plainly: the text's words, hashtags and mentions."""
+    words = set(re.findall(r"\w+", text.lower()))
+    words |= {h.lower() for h in hashtags} | {m.lower() for m in mentions}
+    return [p for p in phrases if (terms := set(re.findall(r"\w+", p.lower()))) and terms <= words]
+
+
+ODD_TEXTS = [
+    "kafka_streams are not kafka",  # _ is a word character
+    "KAFKA's java-based, microservices!",
+    "javascript is not java; Elasticsearch2 is not elasticsearch",
+    "İstanbul kafka",  # lower() lengthens İ
+    "١٢٣kafka kafka١٢٣ ٣kafka",  # Arabic digits are word characters
+    "kafka\u200bjava",  # a zero-width space is not
+    "event-sourcing sourcing.event",
+    "",
+]
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["few terms", "many terms"])
+def test_keyword_filter_gives_the_plain_rules_verdict(many: bool) -> None:
+    phrases = ["Java", "Microservices", "Kafka", "Elasticsearch", "event sourcing", "C++"]
+    if many:  # past SEARCHED_TERMS the filter splits the text instead
+        phrases += [f"term{n}" for n in range(KeywordFilter.SEARCHED_TERMS)]
+    keyword_filter = KeywordFilter(phrases)
+    generator = TweetGenerator(GeneratorOptions(seed=8, keywords=phrases[:5]))
+    drafts = [generator._draft() for _ in range(3000)]
+    drafts += [(text, [], [], "en") for text in ODD_TEXTS]
+    drafts += [("plain words", ["EventSourcing", "Kafka"], ["JAVA"], "en")]
+    matched = 0
+    for text, hashtags, mentions, _ in drafts:
+        expected = _track_rule(phrases, text, hashtags, mentions)
+        assert keyword_filter.matches(text, hashtags, mentions) == expected, text
+        matched += bool(expected)
+    assert 2000 < matched < len(drafts)

@@ -33,7 +33,7 @@ def run(settings: GeneratorSettings, stop: StopSignal | None = None) -> int:
         publisher = TweetPublisher(
             producer, settings.kafka.tweets_topic, options.progress_interval_s
         )
-        generator = TweetGenerator(options)
-        runtime.worker("publisher", lambda: publisher.run(generator, options.rate, runtime.stop))
+        tweets = TweetGenerator(options).records()
+        runtime.worker("publisher", lambda: publisher.run(tweets, options.rate, runtime.stop))
         runtime.wait()
     return runtime.exit_code

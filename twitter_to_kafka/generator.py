@@ -4,6 +4,10 @@ Realism where it matters downstream: skewed user activity (Zipf), real-word sent
 languages, hashtags and mentions, and only tweets that pass the configured keyword filter, as a
 `track` filter stream would deliver. Sentences come from pools built once from Faker, so making a
 tweet costs a few random choices, not a Faker call.
+
+The service sends `TweetRecord`s (`TweetGenerator.records`): the wire bytes of a tweet that is
+valid by construction, never built as a pydantic `Tweet` (a quarter of the generator's CPU per
+tweet). Iterating the generator gives the same tweets as `Tweet`s, for tests and benches.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ import random
 import re
 import threading
 import time
+from bisect import bisect
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, NamedTuple, TypeVar
 
+import orjson
 from faker import Faker
 
-from tweetpipe.model import CLASSIC_TEXT_LENGTH, Tweet
+from tweetpipe.model import CLASSIC_TEXT_LENGTH, SCHEMA_VERSION, Tweet
 from twitter_to_kafka.settings import Burst, GeneratorOptions
 
 # Share of tweets per language, roughly as on the public stream; locales with Faker word lists.
@@ -41,21 +47,52 @@ TOPIC_HASHTAGS = [
 ]  # fmt: skip
 TWEPOCH_MS = 1_288_834_974_657  # Twitter's snowflake epoch, so ids look like tweet ids
 _WORD = re.compile(r"\w+")
+HASHTAG_COUNTS = (0, 0, 1, 1, 2, 3)  # hashtags per draft, equally likely
+MENTION_COUNTS = (0, 0, 0, 1, 1, 2)
 _T = TypeVar("_T")
+
+
+class TweetRecord(NamedTuple):
+    """A generated tweet as it goes on `twitter-topic`."""
+
+    id: int
+    key: bytes
+    """The user id, as `Tweet.key`."""
+    value: bytes
+    """`Tweet.to_json()`'s bytes."""
 
 
 class KeywordFilter:
     """Filter-stream `track` semantics: a phrase matches when all its words occur (any order,
-    case-insensitive, whole words) in the text, hashtags or mentions; any phrase is enough."""
+    case-insensitive, whole words) in the text, hashtags or mentions; any phrase is enough.
+
+    It runs on every draft, so with a few terms each is looked for as a substring and only then
+    checked for word boundaries (the same verdict as splitting the text into words, at half the
+    cost); with many terms, splitting once is cheaper."""
+
+    SEARCHED_TERMS = 16
 
     def __init__(self, phrases: Sequence[str]) -> None:
         self._phrases = [(phrase, frozenset(_WORD.findall(phrase.lower()))) for phrase in phrases]
+        terms = sorted(set().union(*(terms for _, terms in self._phrases)))
+        self._whole_words = {term: re.compile(rf"(?<!\w){re.escape(term)}(?!\w)") for term in terms}
+        self._split = len(terms) > self.SEARCHED_TERMS
 
     def matches(self, text: str, hashtags: Sequence[str], mentions: Sequence[str]) -> list[str]:
-        words = set(_WORD.findall(text.lower()))
+        words = self._words(text.lower())
         words.update(h.lower() for h in hashtags)
         words.update(m.lower() for m in mentions)
         return [phrase for phrase, terms in self._phrases if terms and terms <= words]
+
+    def _words(self, lowered: str) -> set[str]:
+        """The text's words, or, with few terms, those of its words that are terms."""
+        if self._split:
+            return set(_WORD.findall(lowered))
+        return {
+            term
+            for term, whole_word in self._whole_words.items()
+            if term in lowered and whole_word.search(lowered)
+        }
 
 
 class SnowflakeIds:
@@ -128,11 +165,13 @@ class TweetGenerator:
         self._keyword_words = [tuple(_WORD.findall(k)) for k in options.keywords]
         self._languages = list(LANGUAGES)
         self._language_weights = list(itertools.accumulate(w for _, w in LANGUAGES.values()))
+        self._language_total = self._language_weights[-1] + 0.0
         self._user_weights = list(
             itertools.accumulate(
                 1 / (rank**options.user_skew) for rank in range(1, options.users + 1)
             )
         )
+        self._user_total = self._user_weights[-1] + 0.0
         self._user_ids = self._random.sample(
             range(10_000_000, 10_000_000 + options.users * 97), options.users
         )
@@ -152,13 +191,30 @@ class TweetGenerator:
         ]
 
     def __iter__(self) -> Iterator[Tweet]:
-        produced = itertools.count()
-        limit = self.options.count
-        while limit is None or next(produced) < limit:
+        """The tweets as models (tests, benches); the service sends `records()`."""
+        for _ in self._turns():
             yield self.next_tweet()
 
+    def records(self) -> Iterator[TweetRecord]:
+        """The same tweets as `iter(self)` would give, as the bytes that go on the topic."""
+        for _ in self._turns():
+            yield self.next_record()
+
+    def _turns(self) -> Iterator[int]:
+        limit = self.options.count
+        return itertools.count() if limit is None else iter(range(limit))
+
     def next_tweet(self) -> Tweet:
-        """The next tweet that passes the keyword filter (non-matching drafts are discarded)."""
+        return Tweet(**self._next_fields())
+
+    def next_record(self) -> TweetRecord:
+        fields = self._next_fields()
+        value = orjson.dumps(fields, option=orjson.OPT_UTC_Z)
+        return TweetRecord(fields["id"], str(fields["user_id"]).encode(), value)
+
+    def _next_fields(self) -> dict[str, Any]:
+        """The next tweet that passes the keyword filter (non-matching drafts are discarded),
+        as `Tweet`'s fields in its order, so that the serialised form is `Tweet.to_json()`'s."""
         while True:
             text, hashtags, mentions, lang = self._draft()
             matched = self._filter.matches(text, hashtags, mentions)
@@ -168,36 +224,49 @@ class TweetGenerator:
         if self._bursts is not None:
             for burst in self._bursts.active(created_at.timestamp()):
                 text, hashtags = _with_term(text, hashtags, burst.term)
-        user_id = self._random.choices(self._user_ids, cum_weights=self._user_weights)[0]
-        return Tweet(
-            id=tweet_id,
-            user_id=user_id,
-            text=text,
-            created_at=created_at,
-            lang=lang,
-            hashtags=hashtags,
-            mentions=mentions,
-            keywords=matched,
-        )
+        user_ids, cum_weights = self._user_ids, self._user_weights
+        at = self._random.random() * self._user_total
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "id": tweet_id,
+            "user_id": user_ids[bisect(cum_weights, at, 0, len(user_ids) - 1)],
+            "text": text,
+            "created_at": created_at,
+            "lang": lang,
+            "hashtags": hashtags,
+            "mentions": mentions,
+            "keywords": matched,
+        }
 
     def _draft(self) -> tuple[str, list[str], list[str], str]:
+        """Picks as `random.choices` makes them (same draws, so a seed gives the same tweets),
+        written out: the calls were a third of a draft's cost."""
         rnd = self._random
-        lang = rnd.choices(self._languages, cum_weights=self._language_weights)[0]
+        pick = rnd.random
+        languages = self._languages
+        at = pick() * self._language_total
+        lang = languages[bisect(self._language_weights, at, 0, len(languages) - 1)]
         sentences = self._sentences[lang]
         words = list(rnd.choice(sentences))
-        if rnd.random() < 0.3:
+        if pick() < 0.3:
             words += rnd.choice(sentences)
-        hashtags = _distinct(rnd.choices(self._hashtags, k=rnd.choice((0, 0, 1, 1, 2, 3))))
-        roll = rnd.random()
+        tags = self._hashtags
+        hashtags = _distinct([tags[int(pick() * len(tags))] for _ in _times(rnd, HASHTAG_COUNTS)])
+        roll = pick()
         if roll < 0.75:  # the keyword in the sentence
-            picked = rnd.choices(self._keyword_words, k=1 + (rnd.random() < 0.15))
-            for keyword_words in _distinct(picked):
-                at = int(rnd.random() * (len(words) + 1))
-                words[at:at] = keyword_words
+            keyword_words = self._keyword_words
+            picks = 1 + (pick() < 0.15)
+            picked = [keyword_words[int(pick() * len(keyword_words))] for _ in range(picks)]
+            for words_of_keyword in _distinct(picked):
+                at_word = int(pick() * (len(words) + 1))
+                words[at_word:at_word] = words_of_keyword
         elif roll < 0.95:  # only as a hashtag
             hashtags.append("".join(rnd.choice(self._keyword_words)))
         # else: an off-topic draft; the filter drops it, like the real stream would
-        mentions = _distinct(rnd.choices(self._handles, k=rnd.choice((0, 0, 0, 1, 1, 2))))
+        handles = self._handles
+        mentions = _distinct(
+            [handles[int(pick() * len(handles))] for _ in _times(rnd, MENTION_COUNTS)]
+        )
         sentence = " ".join(words)
         if sentence[-1] not in ".!?。":
             sentence += "."
@@ -208,6 +277,10 @@ class TweetGenerator:
             hashtags = [h for h in hashtags if f"#{h}" in text]
             mentions = [m for m in mentions if f"@{m}" in text]
         return text, hashtags, mentions, lang
+
+
+def _times(rnd: random.Random, counts: tuple[int, ...]) -> range:
+    return range(rnd.choice(counts))
 
 
 def _distinct(items: list[_T]) -> list[_T]:

@@ -12,9 +12,9 @@ from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
 from tweetpipe.lifecycle import StopSignal
-from tweetpipe.model import Tweet
 from tweetpipe.progress import Progress
 from tweetpipe.tracing import KafkaHeaders, headers_with_trace_context, tracing_enabled
+from twitter_to_kafka.generator import TweetRecord
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("twitter_to_kafka")
@@ -65,7 +65,7 @@ class TweetPublisher:
         self.failed = 0
         self._traced = tracing_enabled()
 
-    def run(self, tweets: Iterable[Tweet], rate: float, stop: StopSignal) -> int:
+    def run(self, tweets: Iterable[TweetRecord], rate: float, stop: StopSignal) -> int:
         """Send until `tweets` ends or `stop` is set; returns how many were acknowledged."""
         pacer = Pacer(rate, stop)
         progress = Progress(self._progress_interval_s, self._report)
@@ -88,7 +88,7 @@ class TweetPublisher:
         )
         return self.sent - self.failed
 
-    def _send(self, tweet: Tweet) -> None:
+    def _send(self, tweet: TweetRecord) -> None:
         if self._traced:
             # Where a tweet's trace starts; the Kafka client's send span is its child.
             with tracer.start_as_current_span("publish tweet", attributes={"tweet.id": tweet.id}):
@@ -101,9 +101,9 @@ class TweetPublisher:
         future.add_callback(self._on_ack)
         self.sent += 1
 
-    def _produce(self, tweet: Tweet, headers: KafkaHeaders) -> FutureRecordMetadata:
+    def _produce(self, tweet: TweetRecord, headers: KafkaHeaders) -> FutureRecordMetadata:
         future: FutureRecordMetadata = self._producer.send(
-            self._topic, key=tweet.key, value=tweet.to_json(), headers=headers
+            self._topic, key=tweet.key, value=tweet.value, headers=headers
         )
         return future
 

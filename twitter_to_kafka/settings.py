@@ -7,6 +7,8 @@ from pydantic import BaseModel, Field
 from tweetpipe.settings import DEFAULT_FILTER_KEYWORDS, AdminSettings, ServiceSettings
 
 DEFAULT_KEYWORDS = DEFAULT_FILTER_KEYWORDS
+MAX_TRACK_PHRASES = 400
+"""The filter stream's limit; it also keeps a tweet's `keywords` within the contract's."""
 
 
 class Burst(BaseModel):
@@ -23,7 +25,9 @@ class Burst(BaseModel):
 
 
 class GeneratorOptions(BaseModel):
-    keywords: list[str] = Field(default_factory=lambda: list(DEFAULT_KEYWORDS), min_length=1)
+    keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_KEYWORDS), min_length=1, max_length=MAX_TRACK_PHRASES
+    )
     """Filter-stream `track` phrases: space = AND, separate entries = OR, case-insensitive."""
     rate: float = Field(default=20.0, ge=0)
     """Tweets per second; 0 means as fast as the broker takes them."""
