@@ -13,6 +13,7 @@ machine's load; the best pass of a pure-CPU loop is the stable figure for before
 - decode_us: a consumer turning a record back into a tweet (`tweetpipe.records.decode`, the
   pydantic model: the sink)
 - decode_fields_us: the same check into the split stage's struct (`records.decode_fields`)
+- decode_documents_us: the same check into the sink's struct (`records.decode_documents`)
 - count_us: the word count's split stage counting it into its windows (`count_batch`)
 - encode_deltas_us: the split stage writing its per-word deltas (`encode_delta`)
 """
@@ -33,7 +34,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka_streams.settings import StreamsOptions
 from kafka_streams.splitter import Source, encode_delta
 from kafka_streams.tokenize import count_batch
-from tweetpipe.records import decode, decode_fields
+from tweetpipe.records import decode, decode_documents, decode_fields
 from twitter_to_kafka.generator import TweetGenerator
 from twitter_to_kafka.settings import GeneratorOptions
 
@@ -79,6 +80,7 @@ def main() -> None:
         ),
         "decode_us": best_us(lambda: [decode(b) for b in batches], n, repeat),
         "decode_fields_us": best_us(lambda: [decode_fields(b) for b in batches], n, repeat),
+        "decode_documents_us": best_us(lambda: [decode_documents(b) for b in batches], n, repeat),
         "count_us": best_us(lambda: [count_batch(b, windows) for b in decoded], n, repeat),
         "encode_deltas_us": best_us(
             lambda: [encode_delta(Source(0, 0, 0, 0), c.counts, c.stream_time) for c in counted],
@@ -88,7 +90,7 @@ def main() -> None:
         "tweets": n,
     }
     for name, value in figures.items():
-        print(f"{name:>18}: {value}", file=sys.stderr)
+        print(f"{name:>19}: {value}", file=sys.stderr)
     print(json.dumps(figures))
 
 

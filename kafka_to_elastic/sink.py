@@ -18,9 +18,8 @@ from kafka_to_elastic.settings import SinkOptions
 from tweetpipe.batch_consumer import BatchConsumer
 from tweetpipe.batch_stage import BatchStage
 from tweetpipe.dlq import DeadLetterPublisher
-from tweetpipe.model import Tweet
-from tweetpipe.records import DeadLetter, decode
-from tweetpipe.search import BulkResult, SearchStore, StoreUnavailable
+from tweetpipe.records import DeadLetter, decode_documents
+from tweetpipe.search import BulkResult, IndexedTweet, SearchStore, StoreUnavailable
 from tweetpipe.settings import TweetLimits
 from tweetpipe.tracing import traced_batch
 
@@ -53,7 +52,7 @@ class Sink(BatchStage):
 
     def process(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
-        batch = decode(records, self._limits)
+        batch = decode_documents(records, self._limits)
         with traced_batch("index tweet", batch.span_attributes):
             result = self._index_until_durable([tweet for tweet, _ in batch.tweets.values()])
             dead = list(batch.dead)
@@ -66,7 +65,7 @@ class Sink(BatchStage):
         metrics.BATCH_SIZE.observe(len(records))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    def _index_until_durable(self, tweets: list[Tweet]) -> BulkResult:
+    def _index_until_durable(self, tweets: list[IndexedTweet]) -> BulkResult:
         if not tweets:
             return BulkResult(indexed=0)
         return self.until_durable(lambda: self._store.bulk_upsert(tweets), (StoreUnavailable,))

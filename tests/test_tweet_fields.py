@@ -1,6 +1,7 @@
-"""The split stage's tweet check (msgspec) against the contract (`Tweet`, pydantic): the same
-verdict and dead-letter reason for every record, and the fast check never admits what the
-contract refuses. The records are the odd ones a careless or hostile upstream sends."""
+"""The stages' tweet checks (msgspec: the split stage's fields, the sink's documents) against the
+contract (`Tweet`, pydantic): the same verdict and dead-letter reason for every record, the same
+document where it is indexed, and the fast check never admits what the contract refuses. The
+records are the odd ones a careless or hostile upstream sends."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
-from tweetpipe.records import DecodedBatch, decode, decode_fields
+from tweetpipe.records import DecodedBatch, decode, decode_documents, decode_fields
+from tweetpipe.search import document
 from tweetpipe.settings import TweetLimits
-from tweetpipe.tweet_fields import checked
+from tweetpipe.tweet_fields import checked, checked_document
 from twitter_to_kafka.generator import TweetGenerator
 from twitter_to_kafka.settings import GeneratorOptions
 
@@ -140,6 +142,22 @@ def test_the_fast_check_never_admits_what_the_contract_refuses(value: bytes) -> 
         assert verdict(value) == ("tweet", (fields.id, fields.created_at.timestamp(), fields.text))
 
 
+def document_verdict(
+    value: bytes | None, decoder: Callable[..., DecodedBatch[Any]]
+) -> tuple[str, object]:
+    """As `verdict`, with what a search store would index of an admitted tweet."""
+    batch = decoder([record(value)], LIMITS)
+    if batch.dead:
+        return "dead", (batch.dead[0].error, batch.dead[0].reason)
+    ((tweet, _),) = batch.tweets.values()
+    return "tweet", document(tweet)
+
+
+@pytest.mark.parametrize("value", [*ODD, None], ids=lambda v: repr(v)[:60])
+def test_the_sink_indexes_what_the_contract_would(value: bytes | None) -> None:
+    assert document_verdict(value, decode_documents) == document_verdict(value, decode)
+
+
 def test_odd_records_that_the_contract_admits_still_count() -> None:
     """A lax value (an id sent as a string) is declined by the fast check, then admitted."""
     value = tweet(extra=b',"id":"42"')
@@ -153,6 +171,16 @@ def test_generated_tweets_take_the_fast_way_with_the_same_values() -> None:
         fields = checked(t.to_json(), LIMITS.max_text_length)
         assert fields is not None, t.to_json()
         assert (fields.id, fields.created_at, fields.text) == (t.id, t.created_at, t.text)
+        indexed = checked_document(t.to_json(), LIMITS.max_text_length)
+        assert indexed is not None
+        assert document(indexed) == document(t)
+
+
+def test_the_sinks_documents_are_in_utc() -> None:
+    value = tweet(created_at=b"2026-12-01T05:30:00.25+05:30")
+    indexed = checked_document(value, LIMITS.max_text_length)
+    assert indexed is not None
+    assert document(indexed)["created_at"] == "2026-12-01T00:00:00.250000Z"
 
 
 def test_a_batch_keeps_the_last_copy_of_a_resent_tweet_and_every_dead_letter() -> None:

@@ -85,13 +85,6 @@ class Tweet(BaseModel):
         """What a newer producer sent that this version does not know."""
         return dict(self.model_extra or {})
 
-    def to_document(self) -> dict[str, Any]:
-        """Plain-JSON form used by search stores (ISO-8601 UTC timestamp): the contract's fields
-        only, so an unknown field can never clash with the index mapping."""
-        doc = self.model_dump(include=set(type(self).model_fields))
-        doc["created_at"] = self.created_at.isoformat().replace("+00:00", "Z")
-        return doc
-
 
 class WordCount(BaseModel):
     """A count update on `twitter-analytics-topic` (key = word): the word's total in a window.

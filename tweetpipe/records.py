@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -11,9 +11,10 @@ from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
 from tweetpipe.model import Tweet
+from tweetpipe.search.base import IndexedTweet
 from tweetpipe.settings import TweetLimits
 from tweetpipe.tracing import SpanAttributes
-from tweetpipe.tweet_fields import TweetFields, checked
+from tweetpipe.tweet_fields import TweetFields, checked, checked_document
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -96,16 +97,34 @@ def decode_fields(
 ) -> DecodedBatch[TweetFields]:
     """As `decode`, the same verdicts and dead-letter reasons, without a pydantic model per
     valid tweet (`tweetpipe.tweet_fields`): for stages that read only id, time and text."""
-    batch = DecodedBatch[TweetFields]()
+    return _decode_checked(records, limits, checked, TweetFields.of)
+
+
+def decode_documents(
+    records: Iterable[ConsumerRecord], limits: TweetLimits | None = None
+) -> DecodedBatch[IndexedTweet]:
+    """As `decode_fields`, with every field a search store indexes (a `Tweet` where pydantic
+    gave the verdict: it is one too)."""
+    return _decode_checked(records, limits, checked_document, lambda tweet: tweet)
+
+
+def _decode_checked(
+    records: Iterable[ConsumerRecord],
+    limits: TweetLimits | None,
+    check: Callable[[bytes, int], T | None],
+    of_tweet: Callable[[Tweet], T],
+) -> DecodedBatch[T]:
+    """`check` takes what plainly meets the contract; pydantic gives the verdict on the rest."""
+    batch = DecodedBatch[T]()
     limit = (limits or TweetLimits()).max_text_length
     context: dict[str, object] = {"max_text_length": limit}
     for record in records:
-        fields = None if record.value is None else checked(record.value, limit)
+        fields = None if record.value is None else check(record.value, limit)
         if fields is None:
             tweet = parse(record, Tweet, context)
             if isinstance(tweet, DeadLetter):
                 batch.dead.append(tweet)
                 continue
-            fields = TweetFields.of(tweet)
+            fields = of_tweet(tweet)
         batch.tweets[fields.id] = (fields, record)
     return batch

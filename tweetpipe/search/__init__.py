@@ -8,6 +8,7 @@ from tweetpipe.search.base import (
     BulkResult,
     DateBucket,
     Hit,
+    IndexedTweet,
     PageRequest,
     Rejection,
     SearchPage,
@@ -18,6 +19,7 @@ from tweetpipe.search.base import (
     StoreUnavailable,
     TermBucket,
     TermField,
+    document,
 )
 from tweetpipe.settings import SearchSettings
 
@@ -27,6 +29,7 @@ __all__ = [
     "BulkResult",
     "DateBucket",
     "Hit",
+    "IndexedTweet",
     "PageRequest",
     "Rejection",
     "SearchPage",
@@ -37,6 +40,7 @@ __all__ = [
     "StoreUnavailable",
     "TermBucket",
     "TermField",
+    "document",
     "open_store",
 ]
 

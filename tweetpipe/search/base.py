@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -92,6 +92,46 @@ class BulkResult(BaseModel):
     rejected: list[Rejection] = Field(default_factory=list)
 
 
+class IndexedTweet(Protocol):
+    """What a store indexes of a tweet: the contract's fields, `created_at` in UTC. A `Tweet`
+    is one; so is the sink's `tweetpipe.tweet_fields.TweetDocument`, checked without a model."""
+
+    @property
+    def schema_version(self) -> int: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def lang(self) -> str: ...
+    @property
+    def hashtags(self) -> Sequence[str]: ...
+    @property
+    def mentions(self) -> Sequence[str]: ...
+    @property
+    def keywords(self) -> Sequence[str]: ...
+
+
+def document(tweet: IndexedTweet) -> dict[str, Any]:
+    """Plain-JSON form for a store (ISO-8601 UTC timestamp): the contract's fields only, so
+    an unknown field can never clash with the index mapping."""
+    return {
+        "schema_version": tweet.schema_version,
+        "id": tweet.id,
+        "user_id": tweet.user_id,
+        "text": tweet.text,
+        "created_at": tweet.created_at.isoformat().replace("+00:00", "Z"),
+        "lang": tweet.lang,
+        "hashtags": list(tweet.hashtags),
+        "mentions": list(tweet.mentions),
+        "keywords": list(tweet.keywords),
+    }
+
+
 class SearchStore(Protocol):
     waits_on_network: bool
     """True when calls wait on a remote server (async callers run them in a thread); False
@@ -100,7 +140,7 @@ class SearchStore(Protocol):
     def ensure_ready(self) -> None:
         """Create the index (mapping/template or schema) if missing; idempotent."""
 
-    def bulk_upsert(self, tweets: Sequence[Tweet]) -> BulkResult:
+    def bulk_upsert(self, tweets: Sequence[IndexedTweet]) -> BulkResult:
         """Index by tweet id (re-delivery overwrites). Durable when it returns.
 
         Raises `StoreUnavailable` on transient failure; nothing in the batch may then be

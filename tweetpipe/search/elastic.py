@@ -31,12 +31,14 @@ from tweetpipe.model import Tweet
 from tweetpipe.search.base import (
     BulkResult,
     Hit,
+    IndexedTweet,
     PageRequest,
     Rejection,
     SearchPage,
     SearchQuery,
     StoreError,
     StoreUnavailable,
+    document,
 )
 from tweetpipe.search.common import (
     AggregationsFromJson,
@@ -163,13 +165,13 @@ class ElasticsearchStore(AggregationsFromJson):
                 if exc.error != "resource_already_exists_exception":  # lost a creation race
                     raise
 
-    def bulk_upsert(self, tweets: Sequence[Tweet]) -> BulkResult:
+    def bulk_upsert(self, tweets: Sequence[IndexedTweet]) -> BulkResult:
         actions = (
             {
                 "_op_type": "index",
                 "_index": self._index,
                 "_id": str(t.id),
-                "_source": t.to_document(),
+                "_source": document(t),
             }
             for t in tweets
         )

@@ -32,6 +32,7 @@ from tweetpipe.model import Tweet
 from tweetpipe.search.base import (
     BulkResult,
     Hit,
+    IndexedTweet,
     PageRequest,
     SearchPage,
     SearchQuery,
@@ -97,7 +98,7 @@ def _micros(value: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _to_json(tweet: Tweet) -> str:
+def _to_json(tweet: IndexedTweet) -> str:
     """The document as JSON: tantivy parses it in Rust, faster than building a `Document`."""
     doc = {
         "id": tweet.id,
@@ -328,7 +329,7 @@ class TantivyStore(AggregationsFromJson):
             return None
         return meta.st_ino, meta.st_mtime_ns, meta.st_size
 
-    def bulk_upsert(self, tweets: Sequence[Tweet]) -> BulkResult:
+    def bulk_upsert(self, tweets: Sequence[IndexedTweet]) -> BulkResult:
         """Every tweet fits the schema (the model guarantees it), so nothing is rejected."""
         latest = {t.id: _to_json(t) for t in tweets}  # a repeated id: the last one wins
         with self._lock:
