@@ -6,8 +6,9 @@
 - e2e_tweets_per_s: generator process start → last tweet searchable (tantivy backend)
 - e2e_es_tweets_per_s: the same against an Elasticsearch-API server (noida-db, an emulator)
 - freshness_p50_ms / freshness_p99_ms: produce → searchable at a steady 2,000 tweets/s
-- for the tantivy end-to-end run, per process (generator, sink, broker): cpu_us_per_tweet_*,
-  cpu_share_* (cores busy while it ran) and rss_mb_* (peak resident memory)
+- for the tantivy end-to-end run, per process (generator, generator_maker: the process that
+  makes the tweets at full speed, sink, broker): cpu_us_per_tweet_*, cpu_share_* (cores busy
+  while it ran) and rss_mb_* (peak resident memory)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kafka import KafkaProducer
 
-from bench.usage import Tracker, figures
+from bench.usage import ChildTracker, Tracker, figures
 from devstack.broker import TansuBroker
 from tests.support.elasticsearch import ElasticsearchServer
 from tests.support.ports import free_port
@@ -138,6 +139,7 @@ def end_to_end(
         generator = run_generator(kafka, count, workdir / f"generator-{search.index}.log")
         trackers = [
             Tracker("generator", generator.pid).start(),
+            ChildTracker("generator_maker", generator.pid, "spawn_main").start(),
             Tracker("sink", sink.pid).start(),
             Tracker("broker", broker_pid).start(),
         ]

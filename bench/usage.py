@@ -74,6 +74,36 @@ class Tracker:
         }
 
 
+class ChildTracker(Tracker):
+    """A process that `parent` starts after the timed span began (the generator's tweet maker),
+    found on a tick by its command line; all of its CPU falls within the span."""
+
+    def __init__(self, name: str, parent: int | None, marker: str) -> None:
+        super().__init__(name, None)
+        self._parent = parent
+        self._marker = marker
+
+    def start(self) -> Tracker:
+        return self
+
+    def tick(self) -> None:
+        if self._pid is None:
+            self._pid = next(
+                (pid for pid in child_pids(self._parent) if self._marker in _command(pid)), None
+            )
+            if self._pid is None:
+                return
+            self._first = Usage(0.0, 0.0)
+        super().tick()
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def child_pids(pid: int | None) -> list[int]:
     """The processes `pid` started (the word count's split stage), from /proc."""
     if pid is None:
