@@ -330,7 +330,8 @@ class TantivyStore(AggregationsFromJson):
         return meta.st_ino, meta.st_mtime_ns, meta.st_size
 
     def bulk_upsert(self, tweets: Sequence[IndexedTweet]) -> BulkResult:
-        """Every tweet fits the schema (the model guarantees it), so nothing is rejected."""
+        """Every tweet fits the schema (the contract's checks guarantee it), so nothing is
+        rejected."""
         latest = {t.id: _to_json(t) for t in tweets}  # a repeated id: the last one wins
         with self._lock:
             self._open()
