@@ -47,7 +47,7 @@ from kafka_streams.changelog import (
     count_records,
 )
 from kafka_streams.publish_pacing import PublishPacing
-from kafka_streams.splitter import decode_delta
+from kafka_streams.splitter import decode_delta, input_lag, source_of_key
 from kafka_streams.store import PartitionStore
 from kafka_streams.updates import UpdateEncoder
 from kafka_streams.windows import ALL_TIME, Windows
@@ -99,6 +99,8 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         self.stores: dict[int, PartitionStore] = {}
         self._unpublished: set[int] = set()
         """Partitions whose store moved (offset, sources, times) since their last publish."""
+        self._upstream: dict[int, tuple[tuple[int, int], int | None]] = {}
+        """Input partition → (source position, input lag) of the newest delta read from it."""
 
     # -- ownership ---------------------------------------------------------------------------
 
@@ -211,14 +213,44 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
             polled = self._consumer.poll(timeout_ms=100)
             if polled:
                 self._pacing.input_arrived()
+                self._note_upstream(polled)
             self._batcher.add(polled)
             if self._batcher.due():
                 self._apply_batch(self._batcher.take())
-            if self._pacing.due():
+            caught_up = self._caught_up()
+            metrics.CAUGHT_UP.set(caught_up)
+            if self._pacing.due(caught_up=caught_up, pending=self._pending):
                 self._publish_all()
                 self._export_metrics()
         self._apply_batch(self._batcher.take())
         self._publish_all()
+
+    def _note_upstream(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """How far behind its input the split stage was, per input partition, as the newest
+        delta from it says (deltas of one batch reach several partitions, in any order)."""
+        for records in polled.values():
+            for record in records:
+                source = source_of_key(record.key)
+                if source is None:
+                    continue  # not a splitter's: its value is judged when applied
+                known = self._upstream.get(source.partition)
+                if known is None or source.position >= known[0]:
+                    self._upstream[source.partition] = (source.position, input_lag(record))
+
+    def _caught_up(self) -> bool:
+        """The split stage had read all its input (by the newest delta from each input
+        partition) and this counter has read every delta, and applied them."""
+        if not self._upstream or len(self._batcher):
+            return False
+        if any(lag != 0 for _, lag in self._upstream.values()):
+            return False
+        lag = consumer_lag(self._consumer)
+        return len(lag) == len(self.stores) > 0 and not any(lag.values())
+
+    def _pending(self) -> int:
+        return sum(
+            store.pending_emit_count(exclude_window=ALL_TIME) for store in self.stores.values()
+        )
 
     def _apply_batch(self, records: list[ConsumerRecord]) -> None:
         by_partition: dict[int, list[ConsumerRecord]] = defaultdict(list)
@@ -270,15 +302,15 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
     def _publish_all(self) -> None:
         """Publish every store; its duration decides when the next round is due."""
         started = self._pacing.now()
-        for partition, store in self.stores.items():
-            self._publish(partition, store)
-        self._pacing.published(started)
+        sent = sum(self._publish(partition, store) for partition, store in self.stores.items())
+        self._pacing.published(started, records=sent)
         metrics.UNPUBLISHED.set(len(self._unpublished))
 
-    def _publish(self, partition: int, store: PartitionStore) -> None:
+    def _publish(self, partition: int, store: PartitionStore) -> int:
         """One Kafka transaction (the producer is transactional: nothing is sent outside one):
         the store's changed rows, sources, stream times and offset to the changelog; its changed
-        window counts, and the counts of windows that became final, to the analytics topics."""
+        window counts, and the counts of windows that became final, to the analytics topics.
+        Returns how many analytics records it sent."""
         changed = store.dirty()
         watermark, finalised = store.watermark, store.finalised_through
         emits = store.pending_emits(exclude_window=ALL_TIME)
@@ -289,7 +321,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         if not (changed or emits or newly_final or partition in self._unpublished):
             if watermark > finalised:
                 store.set_finalised_through(watermark)
-            return
+            return 0
         self._producer.begin_transaction()
         marker = self._send_changelog(partition, store, changed)
         updates = UpdateEncoder(
@@ -308,6 +340,7 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         self._unpublished.discard(partition)
         metrics.EMITTED.inc(len(emits) + len(newly_final))
         metrics.WINDOWS_FINALISED.inc(len(newly_final))
+        return len(emits) + len(newly_final)
 
     def _send_changelog(
         self, partition: int, store: PartitionStore, rows: list[tuple[str, int, int]]

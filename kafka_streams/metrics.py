@@ -14,6 +14,12 @@ UNPUBLISHED = Gauge(
     "analytics topics (published every streams.emit_interval_s, less often while input "
     "keeps coming)",
 )
+CAUGHT_UP = Gauge(
+    "tweetpipe_streams_caught_up",
+    "1 while the split stage had read all its input (by the newest delta from each input "
+    "partition) and the counter has applied every delta; then counts go out one quiet "
+    "emit interval later",
+)
 RESTORED = Counter(
     "tweetpipe_streams_restored_records_total", "Changelog records read while restoring state"
 )

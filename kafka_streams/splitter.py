@@ -50,6 +50,22 @@ log = logging.getLogger(__name__)
 
 CHUNK_WORDS = 2000
 """Words per repartition record: keeps records far below the broker's size limit."""
+INPUT_LAG = "input-lag"
+"""Header of every delta: how many records of its input partition were still unread when its
+batch was taken (decimal). 0 from every input partition, and nothing left unread by the counter,
+means the pipeline has caught up: the counter's cue to publish (`kafka_streams.publish_pacing`).
+"""
+
+
+def input_lag(record: ConsumerRecord) -> int | None:
+    """The `INPUT_LAG` header of a delta; None if it has none (an older splitter) or a bad one."""
+    for key, value in record.headers or ():
+        if key == INPUT_LAG:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,21 @@ def encode_delta(source: Source, deltas: Deltas, stream_time: int = 0) -> bytes:
         "t": stream_time,
     }
     return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+
+
+def source_key(source: Source) -> bytes:
+    """A delta's record key: its source, readable without decoding the value."""
+    return f"{source.partition}:{source.first}-{source.last}:{source.chunk}".encode()
+
+
+def source_of_key(key: bytes | None) -> Source | None:
+    """The source a delta's key names; None for a key no splitter wrote."""
+    try:
+        partition, span, chunk = (key or b"").split(b":")
+        first, last = span.split(b"-")
+        return Source(int(partition), int(first), int(last), int(chunk))
+    except ValueError:
+        return None
 
 
 def decode_delta(value: bytes) -> tuple[Source, Deltas, int]:
@@ -141,6 +172,8 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         """Input partition → stream time at its next offset (epoch seconds)."""
         self._stop_words = stop_words
         self._stop = stop
+        self._lag: dict[int, int] = {}
+        """Input partition → records not yet read, as of the last poll."""
 
     def run(self) -> None:
         while not self._stop.is_set():
@@ -158,7 +191,9 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         """Records read and input lag, on the same panels as the other consuming stages."""
         for tp, records in polled.items():
             RECORDS_CONSUMED.labels(self._group_id, tp.topic).inc(len(records))
-        export_lag(self._group_id, consumer_lag(self._consumer))
+        lag = consumer_lag(self._consumer)
+        self._lag = {tp.partition: n for tp, n in lag.items()}
+        export_lag(self._group_id, lag)
 
     def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
         """Finish the batch before the partitions move, so the next owner starts after it."""
@@ -300,14 +335,18 @@ class Splitter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python
         for word, per_window in counted.counts.items():
             by_target[partition_for(word, self._partitions)][word] = per_window
         sent = 0
+        lag = self._lag.get(partition)
+        behind = str(lag).encode() if lag is not None else None
         for target in sorted(by_target):
             for chunk, deltas in enumerate(_chunks(by_target[target], CHUNK_WORDS)):
                 source = Source(partition, first, last, chunk)
                 self._producer.send(
                     self._topic,
-                    key=f"{partition}:{first}-{last}:{chunk}".encode(),
+                    key=source_key(source),
                     value=encode_delta(source, deltas, counted.stream_time),
                     partition=target,
+                    # A new list per record: the tracing instrumentation appends to it.
+                    headers=[(INPUT_LAG, behind)] if behind is not None else None,
                 )
                 sent += 1
                 self._sent_total += 1

@@ -195,6 +195,13 @@ class PartitionStore:
             (exclude_window,),
         ).fetchall()
 
+    def pending_emit_count(self, exclude_window: int) -> int:
+        """How many rows `pending_emits` would return (from the partial index: cheap)."""
+        row = self._db.execute(
+            "SELECT count(*) FROM counts WHERE emit = 1 AND window != ?", (exclude_window,)
+        ).fetchone()
+        return int(row[0])
+
     def mark_emitted(self, rows: Iterable[Row]) -> None:
         with self._transaction():
             self._db.executemany(

@@ -8,8 +8,17 @@ import re
 from datetime import timedelta
 
 import pytest
+from kafka.consumer.fetcher import ConsumerRecord
 
-from kafka_streams.splitter import Source, decode_delta, encode_delta
+from kafka_streams.splitter import (
+    INPUT_LAG,
+    Source,
+    decode_delta,
+    encode_delta,
+    input_lag,
+    source_key,
+    source_of_key,
+)
 from kafka_streams.tokenize import count_batch
 from kafka_streams.windows import ALL_TIME, Windows
 from tweetpipe.model import Tweet
@@ -112,3 +121,50 @@ def test_a_delta_record_is_the_documented_json_and_decodes_back() -> None:
         b'"java":{"1796187960":1,"-1":1}},"t":1796188017}'
     )
     assert decode_delta(encoded) == (source, deltas, 1_796_188_017)
+
+
+def test_a_deltas_key_names_its_source_and_odd_keys_name_none() -> None:
+    """The counter reads a delta's source from its key to follow the split stage's progress
+    without decoding the words; a key no splitter wrote is no source."""
+    source = Source(partition=2, first=10, last=19, chunk=1)
+    assert source_key(source) == b"2:10-19:1"
+    assert source_of_key(source_key(source)) == source
+    for odd in (None, b"", b"junk", b"2:10:1", b"2:10-19", b"a:1-2:3", b"2:10-19:1:4", b"\xff"):
+        assert source_of_key(odd) is None, odd
+
+
+def delta_record(headers: list[tuple[str, bytes | None]] | None) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic="t",
+        partition=0,
+        leader_epoch=-1,
+        offset=0,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"0:0-0:0",
+        value=b"{}",
+        headers=headers,
+        checksum=None,
+        serialized_key_size=7,
+        serialized_value_size=2,
+        serialized_header_size=-1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([(INPUT_LAG, b"0")], 0),
+        ([("traceparent", b"00-ab-cd-01"), (INPUT_LAG, b"1234")], 1234),
+        ([], None),
+        (None, None),
+        ([(INPUT_LAG, b"many")], None),
+        ([(INPUT_LAG, None)], None),
+        ([(INPUT_LAG, b"\xff")], None),
+    ],
+)
+def test_the_input_lag_header_is_read_or_unknown(
+    headers: list[tuple[str, bytes | None]] | None, expected: int | None
+) -> None:
+    """Unknown (no header: an older splitter; or an odd one) never counts as caught up."""
+    assert input_lag(delta_record(headers)) == expected

@@ -20,6 +20,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from devstack.broker import TansuBroker
+from kafka_streams.splitter import input_lag, source_of_key
 from kafka_streams.windows import hop_key
 from tests.support.issuer import DevIssuer, bearer
 from tests.support.kafka import (
@@ -308,10 +309,32 @@ def test_counts_equal_ground_truth_with_windows(
     assert instance.get("/health", token=None).status_code == 200
     assert metric_value(instance.port, "tweetpipe_streams_tweets_processed_total") == len(batch)
     # one repartition record per word per batch, not one per occurrence
-    assert (
-        metric_value(instance.port, "tweetpipe_streams_repartition_records_total")
-        < sum(totals.values()) / 2
+    wait_until(
+        lambda: metric_value(instance.port, "tweetpipe_streams_caught_up") == 1, 30, "caught up"
     )
+    deltas = metric_value(instance.port, "tweetpipe_streams_repartition_records_total")
+    assert deltas < sum(totals.values()) / 2
+    assert_input_lag_reported(kafka_settings, int(deltas))
+
+
+def assert_input_lag_reported(kafka: KafkaSettings, deltas: int) -> None:
+    """Every delta says how much of its input partition was still unread: some while the
+    pre-produced tweets were read in batches of 500, none by the last batch of each partition
+    (what tells the counter the pipeline has caught up)."""
+    newest: dict[int, tuple[tuple[int, int], int | None]] = {}
+    lags = []
+    for record in read_topic(kafka, "kafka-streams-word-repartition", deltas):
+        source = source_of_key(record.key)
+        assert source is not None, record.key
+        lag = input_lag(record)
+        assert lag is not None, record.headers
+        assert lag >= 0
+        lags.append(lag)
+        if source.partition not in newest or source.position > newest[source.partition][0]:
+            newest[source.partition] = (source.position, lag)
+    assert max(lags) > 0
+    assert len(newest) == 3  # every input partition had tweets
+    assert all(lag == 0 for _, lag in newest.values()), newest
 
 
 def test_kill_9_at_random_points_neither_loses_nor_double_counts(
