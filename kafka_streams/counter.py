@@ -338,9 +338,10 @@ class Counter(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
         store.mark_emitted(emits)
         store.set_finalised_through(watermark)
         self._unpublished.discard(partition)
-        metrics.EMITTED.inc(len(emits) + len(newly_final))
+        sent = len(emits) + len(newly_final)
+        metrics.EMITTED.inc(sent)
         metrics.WINDOWS_FINALISED.inc(len(newly_final))
-        return len(emits) + len(newly_final)
+        return sent
 
     def _send_changelog(
         self, partition: int, store: PartitionStore, rows: list[tuple[str, int, int]]

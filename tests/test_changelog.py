@@ -11,13 +11,14 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka_streams.changelog import BUCKET_PREFIX, Replay, count_records
 from kafka_streams.store import PartitionStore, Row
 from kafka_streams.windows import ALL_TIME
+from tests.support.kafka import consumer_record
 
 WINDOWS = [ALL_TIME, 1_700_000_000, 1_700_000_060]
 BUCKETS = 8
 
 
 def record(key: bytes, value: bytes) -> ConsumerRecord:
-    return ConsumerRecord("changelog", 0, None, 0, 0, 0, key, value, [], None, 0, 0, 0)
+    return consumer_record("changelog", value, key=key)
 
 
 def publish(store: PartitionStore) -> list[ConsumerRecord]:

@@ -21,6 +21,7 @@ from kafka_streams.splitter import (
 )
 from kafka_streams.tokenize import count_batch
 from kafka_streams.windows import ALL_TIME, Windows
+from tests.support.kafka import consumer_record
 from tweetpipe.model import Tweet
 from tweetpipe.text import MAX_WORD_LENGTH, STOP_WORDS, words
 from twitter_to_kafka.generator import TweetGenerator
@@ -134,21 +135,7 @@ def test_a_deltas_key_names_its_source_and_odd_keys_name_none() -> None:
 
 
 def delta_record(headers: list[tuple[str, bytes | None]] | None) -> ConsumerRecord:
-    return ConsumerRecord(
-        topic="t",
-        partition=0,
-        leader_epoch=-1,
-        offset=0,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"0:0-0:0",
-        value=b"{}",
-        headers=headers,
-        checksum=None,
-        serialized_key_size=7,
-        serialized_value_size=2,
-        serialized_header_size=-1,
-    )
+    return consumer_record("repartition", b"{}", key=b"0:0-0:0", headers=headers)
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ from tweetpipe.waiting import wait_until
 from twitter_to_kafka.generator import TweetGenerator
 from twitter_to_kafka.settings import Burst, GeneratorOptions
 
+REPARTITION_TOPIC = "kafka-streams-word-repartition"
 WINDOW_S = 60
 HOP_S, ADVANCE_S = 180, 60
 """Hopping windows in these tests: 3 minutes, every minute (each tweet counts in three)."""
@@ -323,7 +324,7 @@ def assert_input_lag_reported(kafka: KafkaSettings, deltas: int) -> None:
     (what tells the counter the pipeline has caught up)."""
     newest: dict[int, tuple[tuple[int, int], int | None]] = {}
     lags = []
-    for record in read_topic(kafka, "kafka-streams-word-repartition", deltas):
+    for record in read_topic(kafka, REPARTITION_TOPIC, deltas):
         source = source_of_key(record.key)
         assert source is not None, record.key
         lag = input_lag(record)
@@ -498,7 +499,7 @@ def test_bad_records_on_the_repartition_topic_are_dead_lettered_by_the_counter(
     instance = instances("a").start()
     produce_tweets(kafka_settings, batch[:200])
     wait_for_totals([instance], ground_truth(batch[:200])[0])
-    repartition = "kafka-streams-word-repartition"
+    repartition = REPARTITION_TOPIC
     produce(kafka_settings, repartition, [(b"junk", b"not a delta")])
     huge = b'{"src": [0, 0, 0, 0], "words": "' + b"x" * OVERSIZED_BYTES + b'"}'
     produce_oversized(kafka_settings, repartition, b"huge", huge)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
+from tests.support.kafka import consumer_record
 from tweetpipe.records import DecodedBatch, decode, decode_documents, decode_fields
 from tweetpipe.search import document
 from tweetpipe.settings import TweetLimits
@@ -110,8 +111,7 @@ ODD = [
 
 
 def record(value: bytes | None, offset: int = 0) -> ConsumerRecord:
-    size = -1 if value is None else len(value)
-    return ConsumerRecord("twitter-topic", 0, None, offset, 0, 0, None, value, [], None, 0, size, 0)
+    return consumer_record("twitter-topic", value, offset=offset)
 
 
 def verdict(

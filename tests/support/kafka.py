@@ -14,6 +14,32 @@ from tweetpipe.model import Tweet
 from tweetpipe.settings import KafkaSettings
 
 
+def consumer_record(
+    topic: str,
+    value: bytes | None,
+    *,
+    key: bytes | None = None,
+    offset: int = 0,
+    headers: list[tuple[str, bytes | None]] | None = None,
+) -> ConsumerRecord:
+    """A record as a consumer hands it over, for code that reads records without a broker."""
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        leader_epoch=None,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        headers=[] if headers is None else headers,
+        checksum=None,
+        serialized_key_size=-1 if key is None else len(key),
+        serialized_value_size=-1 if value is None else len(value),
+        serialized_header_size=0,
+    )
+
+
 def produce(
     settings: KafkaSettings, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]
 ) -> int:
