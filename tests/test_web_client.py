@@ -20,7 +20,7 @@ from devstack.prometheus import PrometheusServer
 from tests.support.issuer import DevIssuer
 from tests.support.ports import free_port
 from tests.support.web_gateway import WebGateway
-from web_client import metrics, render
+from web_client import history, metrics, render
 from web_client.api import GatewayClient, RateLimited, SearchQuery, Unavailable, retry_after_s
 from web_client.oidc import PendingLogin, PendingLogins, Tokens, UserInfo
 from web_client.session import TOKENS, USER
@@ -423,13 +423,17 @@ def test_pipeline_history_runs_the_dashboards_queries_on_prometheus(
         scrape_configs=jobs,
     ) as prometheus:
 
-        def scraped(times: int) -> bool:
-            query = f"count_over_time(tweetpipe_tweets_indexed_total[1m]) >= {times}"
+        def scraped(metric: str, times: int) -> bool:
+            query = f"count_over_time({metric}[1m]) >= {times}"
             reply = httpx.get(f"{prometheus.url}/api/v1/query", params={"query": query})
             return bool(reply.json()["data"]["result"])
 
+        # The page's points are a step apart (8 s over 15 minutes) and each rate needs two
+        # samples in its window, so every job needs more than a step of scrapes, not just one:
+        # the two jobs are scraped out of phase.
+        times = int(history.step_s(history.RANGES["15 minutes"], 1)) + 3
         deadline = time.monotonic() + 60  # a guard, not a measurement
-        while not scraped(6):
+        while not all(scraped(m, times) for m in (metrics.PRODUCED, metrics.INDEXED)):
             assert time.monotonic() < deadline, "Prometheus never scraped the stand-ins"
             time.sleep(0.5)
         monkeypatch.setenv("PIPELINE__PROMETHEUS_URL", prometheus.url)
