@@ -62,6 +62,10 @@ class SearchSettings(BaseModel):
     index: str = "twitter-index"
     tantivy_path: Path = Path(".tweetpipe/index")
     tantivy_writer_heap_mb: int = Field(default=128, ge=16)
+    tantivy_warm_interval_s: float = Field(default=1.0, ge=0)
+    """Where aggregations have been asked, a new commit is served once they are computed on it
+    in the background, and that warm-up starts at most this often: a commit is visible within
+    about this long, as with Elasticsearch's `refresh_interval` (0: every commit is warmed)."""
     elasticsearch_hosts: str = "http://127.0.0.1:9200"
     """Comma-separated URLs."""
     elasticsearch_username: str | None = None

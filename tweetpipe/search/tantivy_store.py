@@ -3,8 +3,9 @@
 One process writes (open with `writer=True`; tantivy's lock file enforces it); any number of
 processes read. `bulk_upsert` commits, which makes the batch durable; every read first checks
 whether a commit happened since (one `stat` of `meta.json`) and reloads only then, so readers in
-other processes see the latest commit at once. Between commits the same searcher serves every
-read: its document-store cache stays warm, and aggregations are computed once per commit.
+other processes see the latest commit at once, or, where aggregations were asked, once they are
+computed on it in the background (`tantivy_snapshots`). Between commits the same searcher serves
+every read: its document-store cache stays warm, and aggregations are computed once per commit.
 
 Cursors: `newest`/`oldest` pages use a keyset (created_at, id) position, so documents committed
 while a client pages do not shift later pages. `relevance` pages use an offset. Both carry a
@@ -17,14 +18,12 @@ import html
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import tantivy
-from cachetools import LRUCache
 from pydantic import ValidationError
 from tantivy import FieldType, Occur, Order, Query
 
@@ -47,6 +46,7 @@ from tweetpipe.search.common import (
     fingerprint,
     offset_of,
 )
+from tweetpipe.search.tantivy_snapshots import Aggregation, Snapshot, Snapshots
 from tweetpipe.settings import SearchSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -55,12 +55,6 @@ MIN_HEAP_PER_THREAD = 16_000_000
 HIGHLIGHT_MAX_CHARS = 1_000_000
 """A fragment as long as any post: the whole text in one fragment, as Elasticsearch's
 `number_of_fragments: 0` gives."""
-AGGREGATION_CACHE_SIZE = 256
-"""Aggregation results kept per index generation, like Elasticsearch's shard request cache."""
-
-Generation = tuple[int, int, int]
-"""Which commit the index directory is at: `meta.json`'s (inode, mtime, size). Every commit
-replaces that file, so a new commit means a new generation."""
 
 
 def _schema() -> tantivy.Schema:
@@ -238,19 +232,6 @@ def _writer_threads(heap_bytes: int) -> int:
     return max(1, min(os.cpu_count() or 1, 8, heap_bytes // MIN_HEAP_PER_THREAD))
 
 
-@dataclass
-class _Snapshot:
-    """The index at one generation: the searcher every read shares until the next commit, and
-    the aggregation results computed on it."""
-
-    generation: Generation | None
-    searcher: tantivy.Searcher
-    aggregations: LRUCache[str, dict[str, Any]] = field(
-        default_factory=lambda: LRUCache(AGGREGATION_CACHE_SIZE)
-    )
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
 class TantivyStore(AggregationsFromJson):
     """`SearchStore` over a tantivy index directory; see the module docstring for the rules."""
 
@@ -263,8 +244,7 @@ class TantivyStore(AggregationsFromJson):
         self._index: tantivy.Index | None = None
         self._writer: tantivy.IndexWriter | None = None
         self._lock = threading.Lock()
-        self._reload_lock = threading.Lock()
-        self._snapshot: _Snapshot | None = None
+        self._snapshots = Snapshots(self._path, warm_interval_s=settings.tantivy_warm_interval_s)
 
     def ensure_ready(self) -> None:
         with self._lock:
@@ -294,40 +274,18 @@ class TantivyStore(AggregationsFromJson):
                 raise StoreError(f"index at {self._path} is locked by another writer") from exc
             raise StoreError(f"cannot open a writer on {self._path}: {exc}") from exc
 
-    def _searcher(self, reload: bool = False) -> tantivy.Searcher:
-        return self._latest(reload).searcher
+    def _searcher(self) -> tantivy.Searcher:
+        return self._latest().searcher
 
-    def _latest(self, reload: bool = False) -> _Snapshot:
-        """The snapshot of the latest commit. Reloading reads the index metadata from disk, so
-        it happens only when a commit (by this or another process) changed `meta.json`."""
+    def _latest(self) -> Snapshot:
+        return self._snapshots.latest(self._opened())
+
+    def _opened(self) -> tantivy.Index:
         index = self._index
         if index is None:
             with self._lock:
                 index = self._open()
-        # Read before reloading: a commit landing in between makes the next read reload again.
-        generation = self._current_generation()
-        seen = self._snapshot
-        if reload or seen is None or generation is None or generation != seen.generation:
-            return self._reload(index, generation, seen)
-        return seen
-
-    def _reload(
-        self, index: tantivy.Index, generation: Generation | None, seen: _Snapshot | None
-    ) -> _Snapshot:
-        with self._reload_lock:
-            latest = self._snapshot
-            if latest is None or latest is seen:  # no other thread reloaded meanwhile
-                index.reload()
-                latest = _Snapshot(generation, index.searcher())
-                self._snapshot = latest
-            return latest
-
-    def _current_generation(self) -> Generation | None:
-        try:
-            meta = os.stat(self._path / "meta.json")
-        except FileNotFoundError:
-            return None
-        return meta.st_ino, meta.st_mtime_ns, meta.st_size
+        return index
 
     def bulk_upsert(self, tweets: Sequence[IndexedTweet]) -> BulkResult:
         """Every tweet fits the schema (the contract's checks guarantee it), so nothing is
@@ -464,19 +422,18 @@ class TantivyStore(AggregationsFromJson):
         snapshot = self._latest()
         asked = fingerprint(query or SearchQuery(), "relevance")  # ids sorted: a stable key
         key = asked + orjson.dumps(aggs, option=orjson.OPT_SORT_KEYS).decode()
-        with snapshot.lock:
-            result = snapshot.aggregations.get(key)
+        result = snapshot.cached(key)
         if result is None:
+            tantivy_query = _to_query(query)
             try:
-                result = snapshot.searcher.aggregate(_to_query(query), aggs)
+                result = snapshot.searcher.aggregate(tantivy_query, aggs)
             except ValueError as exc:
                 raise StoreError(f"aggregation failed: {exc}") from exc
-            with snapshot.lock:
-                snapshot.aggregations[key] = result
+            snapshot.remember(key, Aggregation(tantivy_query, aggs, result))
         return {name: result[name]["buckets"] for name in aggs}
 
     def refresh(self) -> None:
-        self._searcher(reload=True)
+        self._snapshots.reload(self._opened())
 
     def ping(self) -> bool:
         try:
@@ -489,6 +446,6 @@ class TantivyStore(AggregationsFromJson):
         """Release the writer (and its lock file) after in-flight merges finish."""
         with self._lock:
             writer, self._writer, self._index = self._writer, None, None
-            self._snapshot = None
+            self._snapshots.clear()
             if writer is not None:
                 writer.wait_merging_threads()
