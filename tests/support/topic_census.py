@@ -20,7 +20,12 @@ WINDOW_S = int(sys.argv[2]) if len(sys.argv) > 2 else 60
 
 
 def main() -> None:
-    consumer = KafkaConsumer(bootstrap_servers=SERVERS, enable_auto_commit=False)
+    # Two minutes, not kafka-python's 30 s: right after the fault steps, with a stream stage
+    # restoring its stores, the brokers on a loaded 2-core machine can miss every bootstrap
+    # attempt for 30 s (a CI run failed so).
+    consumer = KafkaConsumer(
+        bootstrap_servers=SERVERS, enable_auto_commit=False, bootstrap_timeout_ms=120_000
+    )
     partitions = [
         TopicPartition("twitter-topic", p)
         for p in consumer.partitions_for_topic("twitter-topic") or []
